@@ -1,0 +1,5 @@
+"""Receive Seably webhooks in Django."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

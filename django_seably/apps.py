@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.core import checks
+from django.utils.translation import gettext_lazy as _
+
+
+class SeablyConfig(AppConfig):
+    name = "django_seably"
+    verbose_name = _("Seably")
+    # Pinned, so a project's DEFAULT_AUTO_FIELD can never create migrations in this app.
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django_seably.checks import check_settings
+        from django_seably.redact import install_log_filters
+
+        checks.register(check_settings)
+        install_log_filters()

@@ -1,0 +1,114 @@
+"""Read the searchable Certificate columns out of ``payload.data``; pure functions, no ORM.
+
+Seably documents only ``type`` and ``id`` of the certificate object, so every
+column is best effort: a value that is missing or malformed gives an empty
+column, never an error. ``Certificate.data`` always keeps the whole object.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from django_seably.conf import seably_settings
+
+Path = str | list[str]
+
+#: Longest value kept in each text column (the model's max_length).
+TEXT_LENGTHS = {
+    "learner_email": 254,
+    "learner_name": 255,
+    "course_name": 255,
+    "url": 500,
+}
+
+
+def extract_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the value of every searchable column: "" or None where nothing usable was found."""
+    mapping = seably_settings.CERTIFICATE_FIELDS
+    return {column: _CONVERTERS[column](_first_value(data, mapping[column])) for column in mapping}
+
+
+def lookup(data: Mapping[str, Any], path: str) -> Any:
+    """Return the value at a dotted path ("user.email"), or None."""
+    value: Any = data
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _first_value(data: Mapping[str, Any], paths: list[Path]) -> Any:
+    for path in paths:
+        if isinstance(path, str):
+            value = lookup(data, path)
+        else:
+            parts = [lookup(data, part) for part in path]
+            value = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _text(column: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if not isinstance(value, str):
+            return ""
+        value = value.strip()
+        return value if len(value) <= TEXT_LENGTHS[column] else ""
+
+    return convert
+
+
+def _email(value: Any) -> str:
+    value = _text("learner_email")(value)
+    return value if "@" in value else ""
+
+
+def _datetime(value: Any) -> datetime.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            date = parse_date(value)
+            parsed = datetime.datetime.combine(date, datetime.time()) if date else None
+    except ValueError:  # well formed but impossible, e.g. 2026-02-31
+        return None
+    if parsed is None:
+        return None
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    if not settings.USE_TZ:
+        # Databases refuse aware datetimes when USE_TZ is off; store local time.
+        parsed = timezone.make_naive(parsed)
+    return parsed
+
+
+def _date(value: Any) -> datetime.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        date = parse_date(value)
+        if date is None:
+            moment = parse_datetime(value)
+            date = moment.date() if moment else None
+    except ValueError:
+        return None
+    return date
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "learner_email": _email,
+    "learner_name": _text("learner_name"),
+    "course_name": _text("course_name"),
+    "issued_at": _datetime,
+    "expires_on": _date,
+    "url": _text("url"),
+}

@@ -1,0 +1,69 @@
+"""The app's settings: one ``SEABLY`` dict, read fresh on every access."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+#: Where each searchable Certificate column is read from in ``payload.data``.
+#: A path is dotted keys ("user.email"); the first path that yields a value wins.
+#: A list of paths inside the list is joined with spaces ("first last").
+DEFAULT_CERTIFICATE_FIELDS: dict[str, list[str | list[str]]] = {
+    "learner_email": [
+        "attributes.learner_email",
+        "user.email",
+        "learner_email",
+        "email",
+    ],
+    "learner_name": [
+        "attributes.learner_name",
+        "user.name",
+        ["user.first_name", "user.last_name"],
+        "learner_name",
+    ],
+    "course_name": [
+        "attributes.course_title",
+        "course.name",
+        "course.title",
+        "course_name",
+    ],
+    "issued_at": ["attributes.issued_at", "issued_at", "created_at"],
+    "expires_on": ["attributes.expires_at", "valid_until", "expires_at"],
+    "url": ["attributes.certificate_url", "url", "certificate_url"],
+}
+
+DEFAULTS: dict[str, Any] = {
+    "PROCESSING": "inline",
+    "MAX_BODY_SIZE": 1024 * 1024,
+    "CERTIFICATE_FIELDS": {},
+}
+
+PROCESSING_MODES = ("inline", "tasks")
+
+
+class SeablySettings:
+    """Read ``settings.SEABLY`` on every access, so ``override_settings`` just works.
+
+    Values are validated by the system checks (``checks.py``), not here: the
+    request path stays free of validation work.
+    """
+
+    def _get(self, key: str) -> Any:
+        return getattr(settings, "SEABLY", {}).get(key, DEFAULTS[key])
+
+    @property
+    def PROCESSING(self) -> str:
+        return self._get("PROCESSING")  # type: ignore[no-any-return]
+
+    @property
+    def MAX_BODY_SIZE(self) -> int:
+        return self._get("MAX_BODY_SIZE")  # type: ignore[no-any-return]
+
+    @property
+    def CERTIFICATE_FIELDS(self) -> dict[str, list[str | list[str]]]:
+        """Return the default mapping with the project's overrides applied."""
+        return {**DEFAULT_CERTIFICATE_FIELDS, **self._get("CERTIFICATE_FIELDS")}
+
+
+seably_settings = SeablySettings()

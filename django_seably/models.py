@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from django_seably.redact import mask_token
+from django_seably.upsert import insert_or_update
+
+
+def generate_token() -> str:
+    """Return a new endpoint token: 32 random bytes, url-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+class EndpointQuerySet(models.QuerySet["Endpoint"]):
+    def active(self) -> EndpointQuerySet:
+        return self.filter(is_active=True)
+
+
+class Endpoint(models.Model):
+    """A URL registered on Seably; its token is the only secret that guards it."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    token = models.CharField(
+        _("token"),
+        max_length=64,
+        unique=True,
+        blank=True,
+        editable=False,
+        help_text=_("Generated on save. Anyone who knows it can post events."),
+    )
+    is_active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("An inactive endpoint answers 404, like an unknown one."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = EndpointQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("endpoint")
+        verbose_name_plural = _("endpoints")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.token:
+            self.token = generate_token()
+        super().save(*args, **kwargs)
+
+    @property
+    def masked_token(self) -> str:
+        return mask_token(self.token)
+
+    @property
+    def webhook_path(self) -> str:
+        """Return the path to register on Seably (prefix it with the site's https origin)."""
+        return reverse("django_seably:webhook", kwargs={"token": self.token})
+
+
+class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
+    def record_delivery(self, event: WebhookEvent) -> bool:
+        """Insert ``event``, or count one more delivery of the event with its fingerprint.
+
+        Return True when ``event`` was inserted. Either way ``event.pk`` and
+        ``event.delivery_count`` are those of the stored row. One statement, safe
+        under concurrent deliveries: the unique fingerprint decides, not a prior read.
+        """
+        row = insert_or_update(
+            event,
+            conflict="fingerprint",
+            increment=["delivery_count"],
+            returning=["delivery_count"],
+        )
+        event.delivery_count = row["delivery_count"]
+        return bool(event.delivery_count == 1)
+
+
+class WebhookEvent(models.Model):
+    """One delivery from Seably, stored before anything else happens to it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PROCESSED = "processed", _("processed")
+        FAILED = "failed", _("failed")
+        INVALID = "invalid", _("invalid")
+
+    endpoint = models.ForeignKey(
+        Endpoint,
+        on_delete=models.PROTECT,
+        related_name="events",
+        verbose_name=_("endpoint"),
+    )
+    event_type = models.CharField(_("event type"), max_length=255, blank=True)
+    object_type = models.CharField(_("object type"), max_length=255, null=True, blank=True)
+    object_id = models.CharField(_("object id"), max_length=255, null=True, blank=True)
+    body = models.TextField(_("body"), help_text=_("The text received, exactly."))
+    raw_body = models.BinaryField(
+        _("raw body"),
+        null=True,
+        blank=True,
+        help_text=_("The exact bytes received, kept only when they are not storable as text."),
+    )
+    payload = models.JSONField(_("payload"), null=True, blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, unique=True, editable=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    delivery_count = models.PositiveIntegerField(_("deliveries"), default=1)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    objects = WebhookEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "id"], name="seably_event_status"),
+            models.Index(fields=["event_type", "id"], name="seably_event_type"),
+            models.Index(fields=["object_id"], name="seably_event_object_id"),
+            models.Index(fields=["received_at"], name="seably_event_received_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or _('invalid body')} #{self.pk}"
+
+
+class CertificateQuerySet(models.QuerySet["Certificate"]):
+    def upsert(self, certificate: Certificate) -> bool:
+        """Insert ``certificate``, or update the row with its Seably id; True when inserted.
+
+        One statement, so concurrent deliveries of one certificate cannot both
+        insert it. An update keeps the row's ``event`` and ``created_at`` and
+        loads the stored row into ``certificate``.
+        """
+        kept = {"id", "seably_id", "event", "created_at"}
+        overwrite = [f.name for f in Certificate._meta.concrete_fields if f.name not in kept]
+        new_event_id = certificate.event_id
+        row = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite)
+        for attname, value in row.items():
+            setattr(certificate, attname, value)
+        # Only the insert branch stores this event as the certificate's creator.
+        return bool(new_event_id is not None and row["event_id"] == new_event_id)
+
+
+class Certificate(models.Model):
+    """A certificate Seably issued, kept whole in ``data``, with searchable columns."""
+
+    seably_id = models.CharField(_("Seably id"), max_length=255, unique=True)
+    data = models.JSONField(_("data"), help_text=_("The certificate object exactly as Seably sent it."))
+    event = models.ForeignKey(
+        WebhookEvent,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="created_certificates",
+        verbose_name=_("created by event"),
+    )
+    learner_email = models.CharField(_("learner email"), max_length=254, blank=True)
+    learner_name = models.CharField(_("learner name"), max_length=255, blank=True)
+    course_name = models.CharField(_("course"), max_length=255, blank=True)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+    expires_on = models.DateField(_("expires on"), null=True, blank=True)
+    url = models.CharField(_("URL"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = CertificateQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("certificate")
+        verbose_name_plural = _("certificates")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["learner_email"], name="seably_cert_learner_email"),
+            models.Index(fields=["course_name"], name="seably_cert_course_name"),
+            models.Index(fields=["expires_on"], name="seably_cert_expires_on"),
+            models.Index(fields=["issued_at"], name="seably_cert_issued_at"),
+        ]
+
+    def __str__(self) -> str:
+        return self.seably_id

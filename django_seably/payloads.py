@@ -1,0 +1,169 @@
+"""Turn the bytes Seably sent into what an event stores: one place for parsing rules.
+
+Everything here is pure (no ORM), so it is cheap to test and to fuzz.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+#: Deeper JSON is refused: Seably's bodies are a few levels deep, and a bound keeps
+#: parsing, hashing and the database's own JSON parser (SQLite stops at 1000) safe.
+MAX_NESTING = 100
+
+#: Longest event type and object type/id stored in their indexed columns.
+MAX_TYPE_LENGTH = 255
+
+# A JSON escape that may decode to a character no database can store in JSON
+# (NUL, or half of a surrogate pair). Only bodies containing one are walked.
+_SUSPICIOUS_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+@dataclass(frozen=True)
+class ParsedBody:
+    """A body as the app stores it, valid or not."""
+
+    #: The body as text; exact unless ``raw`` is set.
+    text: str
+    #: The exact bytes, kept only when ``text`` cannot hold them (invalid UTF-8, NUL).
+    raw: bytes | None
+    #: Identifies the delivery: equal for the same JSON (after parsing) or the same invalid bytes.
+    fingerprint: str
+    payload: dict[str, Any] | None = None
+    error: str = ""
+    event_type: str = ""
+    object_type: str | None = None
+    object_id: str | None = None
+
+    @property
+    def is_valid(self) -> bool:
+        return self.payload is not None
+
+
+def parse_body(raw: bytes) -> ParsedBody:
+    """Parse a webhook body; never raise, whatever the bytes are."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _invalid(raw, f"Body is not valid UTF-8 ({error.reason} at byte {error.start}).")
+    if "\x00" in text:
+        return _invalid(raw, "Body is not valid JSON (it contains a NUL byte).")
+    try:
+        # A leading byte order mark is allowed by RFC 8259 §8.1 parsers; accept it.
+        payload = json.loads(
+            text.removeprefix("\ufeff"), parse_constant=_reject_constant, parse_float=_parse_finite_float
+        )
+    except RecursionError:
+        return _invalid(raw, f"Body is not valid JSON (nested deeper than {MAX_NESTING} levels).")
+    except ValueError as error:
+        # JSONDecodeError, NaN/Infinity, and integers too long for Python to convert.
+        reason = "a number has too many digits" if "integer string conversion" in str(error) else error
+        return _invalid(raw, f"Body is not valid JSON ({reason}).")
+    if not isinstance(payload, dict):
+        return _invalid(raw, f"Body must be a JSON object, not {_json_type(payload)}.")
+    problem = _unstorable(payload, check_strings=_SUSPICIOUS_ESCAPE.search(text) is not None)
+    if problem:
+        return _invalid(raw, f"Body is not valid JSON for storage ({problem}).")
+    event_type = payload.get("event")
+    if not isinstance(event_type, str) or not event_type:
+        return _invalid(raw, 'Body must have a non-empty string "event".')
+    if len(event_type) > MAX_TYPE_LENGTH:
+        return _invalid(raw, f'"event" is longer than {MAX_TYPE_LENGTH} characters.')
+    data = payload.get("payload")
+    data = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        data = {}
+    return ParsedBody(
+        text=text,
+        raw=None,
+        fingerprint=fingerprint(payload),
+        payload=payload,
+        event_type=event_type,
+        object_type=_short_string(data.get("type")),
+        object_id=_short_string(data.get("id")),
+    )
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    """Return a digest that is equal for equal JSON, whatever the key order or spacing."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _invalid(raw: bytes, error: str) -> ParsedBody:
+    text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    return ParsedBody(
+        text=text,
+        raw=None if text.encode() == raw else raw,
+        # Prefixed so that an invalid body can never share a digest with a valid one.
+        fingerprint=hashlib.sha256(b"invalid:" + raw).hexdigest(),
+        error=error,
+    )
+
+
+def as_invalid(body: ParsedBody, error: str) -> ParsedBody:
+    """Return ``body`` as an invalid one, for JSON that the database itself refused."""
+    return _invalid(body.raw if body.raw is not None else body.text.encode(), error)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse_finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: valid JSON, but no database stores it as a number
+        raise ValueError(f"{text} is out of range for a JSON number")
+    return value
+
+
+def _json_type(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _short_string(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and 0 < len(value) <= MAX_TYPE_LENGTH:
+        return value
+    return None
+
+
+def _unstorable(payload: dict[str, Any], *, check_strings: bool) -> str:
+    """Return why ``payload`` cannot be stored as JSON by every database, or ``""``.
+
+    Walks iteratively so the walk itself cannot hit the recursion limit.
+    """
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > MAX_NESTING:
+                return f"nested deeper than {MAX_NESTING} levels"
+            for key, item in value.items():
+                if check_strings and _bad_string(key):
+                    return r"a key contains \u0000 or an unpaired surrogate"
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            if depth > MAX_NESTING:
+                return f"nested deeper than {MAX_NESTING} levels"
+            stack.extend((item, depth + 1) for item in value)
+        elif check_strings and isinstance(value, str) and _bad_string(value):
+            return r"a string contains \u0000 or an unpaired surrogate"
+    return ""
+
+
+def _bad_string(value: str) -> bool:
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -1,0 +1,210 @@
+"""Store deliveries and process events: one transaction each, signals inside it.
+
+Processing an event never raises for a receiver's error: the failure is data
+(``status=failed``, ``attempts``, ``last_error``), recorded after the rolled-back
+work, as dj-stripe does.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from django.db import DataError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from django_seably.certificates import extract_fields
+from django_seably.conf import seably_settings
+from django_seably.exceptions import ProcessingError
+from django_seably.models import Certificate, Endpoint, WebhookEvent
+from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
+from django_seably.signals import signal_for, webhook_received
+
+logger = logging.getLogger(__name__)
+
+Status = WebhookEvent.Status
+#: What processing did to one event; "skipped" means there was nothing to do.
+Outcome = Literal["processed", "failed", "invalid", "skipped"]
+
+
+def store_delivery(
+    endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]
+) -> tuple[WebhookEvent, bool, ParsedBody]:
+    """Store one delivery and, in inline mode, process it.
+
+    Return the event, whether it is new, and the body as stored: JSON that the
+    database refuses (a check our parser does not know of) is stored as invalid,
+    since a 503 would only make Seably send it again, forever.
+    """
+    try:
+        event, is_new = _store(endpoint, body, headers)
+    except (DataError, IntegrityError) as error:
+        if not body.is_valid:
+            raise
+        logger.warning("The database refused the JSON of a Seably delivery: %s", error)
+        body = as_invalid(body, f"Body is not valid JSON for storage (the database refused it: {error}).")
+        event, is_new = _store(endpoint, body, headers)
+    return event, is_new, body
+
+
+def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> tuple[WebhookEvent, bool]:
+    """Insert the event, or count a delivery of the stored one; True when it is new.
+
+    A new valid event is inserted and processed in the same transaction, inside a
+    savepoint: the event and its effects are committed together (one commit per
+    delivery), while a failed processing rolls back only its own work.
+    """
+    inline = body.is_valid and seably_settings.PROCESSING == "inline"
+    now = timezone.now()
+    event = WebhookEvent(
+        endpoint=endpoint,
+        event_type=body.event_type,
+        object_type=body.object_type,
+        object_id=body.object_id,
+        body=body.text,
+        raw_body=body.raw,
+        payload=body.payload,
+        headers=dict(headers),
+        fingerprint=body.fingerprint,
+        status=Status.INVALID if not body.is_valid else Status.PROCESSED if inline else Status.PENDING,
+        last_error=body.error,
+        received_at=now,
+        attempts=1 if inline else 0,
+        processed_at=now if inline else None,
+    )
+    with transaction.atomic():
+        is_new = WebhookEvent.objects.record_delivery(event)
+        if is_new and inline:
+            try:
+                with transaction.atomic():
+                    _run_handlers(event)
+            except Exception:
+                _record_failure(event, inline=True)
+        elif is_new and body.is_valid:
+            from django_seably.tasks import enqueue
+
+            transaction.on_commit(lambda: enqueue(event))
+    return event, is_new
+
+
+def process_event(event: WebhookEvent) -> Outcome:
+    """Process ``event`` unless it is already processed; safe to call twice or concurrently.
+
+    The event is claimed with a conditional UPDATE inside the transaction, so of
+    two concurrent callers only one runs the handlers: the other waits for its
+    row lock and then finds the event processed (PostgreSQL), or waits for the
+    database lock (SQLite).
+    """
+    if event.status == Status.INVALID and not _revalidate(event):
+        return "invalid"
+    try:
+        with transaction.atomic():
+            claimed = (
+                WebhookEvent.objects.filter(pk=event.pk)
+                .exclude(status__in=[Status.PROCESSED, Status.INVALID])
+                .update(
+                    status=Status.PROCESSED,
+                    processed_at=timezone.now(),
+                    attempts=F("attempts") + 1,
+                    last_error="",
+                )
+            )
+            if not claimed:
+                return "skipped"
+            event.status, event.last_error = Status.PROCESSED, ""
+            _run_handlers(event)
+    except Exception:
+        _record_failure(event, inline=False)
+        return "failed"
+    return "processed"
+
+
+def _record_failure(event: WebhookEvent, *, inline: bool) -> None:
+    """Mark ``event`` failed with the traceback being handled.
+
+    Inline, the event was inserted as processed (attempt counted) in the still
+    open transaction. Otherwise the claim was rolled back: count the attempt,
+    unless another worker has processed the event since.
+    """
+    error = traceback.format_exc()
+    logger.error(
+        "Processing Seably event %s (%s) failed.",
+        event.pk,
+        event.event_type,
+        exc_info=True,
+    )
+    rows = WebhookEvent.objects.filter(pk=event.pk)
+    changes: dict[str, Any] = {
+        "status": Status.FAILED,
+        "processed_at": None,
+        "last_error": error,
+    }
+    if not inline:
+        rows = rows.exclude(status=Status.PROCESSED)
+        changes["attempts"] = F("attempts") + 1
+        event.attempts += 1
+    rows.update(**changes)
+    event.status, event.processed_at, event.last_error = Status.FAILED, None, error
+
+
+def _revalidate(event: WebhookEvent) -> bool:
+    """Parse an invalid event's body again (the rules may have changed); True if it is valid now."""
+    body = parse_body(event.raw_body if event.raw_body is not None else event.body.encode())
+    if not body.is_valid:
+        return False
+    changes = {
+        "status": Status.PENDING,
+        "fingerprint": body.fingerprint,
+        "payload": body.payload,
+        "event_type": body.event_type,
+        "object_type": body.object_type,
+        "object_id": body.object_id,
+        "last_error": "",
+    }
+    try:
+        with transaction.atomic():
+            if not WebhookEvent.objects.filter(pk=event.pk, status=Status.INVALID).update(**changes):
+                return False
+    except IntegrityError:  # the same JSON arrived since, as a valid event of its own
+        return False
+    for name, value in changes.items():
+        setattr(event, name, value)
+    return True
+
+
+def _run_handlers(event: WebhookEvent) -> None:
+    handler = _HANDLERS.get(event.event_type)
+    extra = handler(event) if handler else {}
+    webhook_received.send(sender=WebhookEvent, event=event)
+    if extra is not None:
+        signal_for(event.event_type).send(sender=WebhookEvent, event=event, **extra)
+
+
+def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
+    """Create or update the Certificate; return the signal's kwargs only when it is new."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    data = payload.get("payload")
+    data = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise ProcessingError("certificate.created has no payload.data object.")
+    seably_id = data.get("id")
+    if isinstance(seably_id, int) and not isinstance(seably_id, bool):
+        seably_id = str(seably_id)
+    if not isinstance(seably_id, str) or not 0 < len(seably_id) <= MAX_TYPE_LENGTH:
+        raise ProcessingError(
+            f"certificate.created needs payload.data.id, a string of 1 to {MAX_TYPE_LENGTH} characters."
+        )
+    certificate = Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
+    if not Certificate.objects.upsert(certificate):
+        return None
+    return {"certificate": certificate}
+
+
+#: What each event type does before its signals; types without a handler only signal.
+#: A handler returns the signal's extra kwargs, or None to send no type signal.
+_HANDLERS: dict[str, Callable[[WebhookEvent], dict[str, Any] | None]] = {
+    "certificate.created": _certificate_created,
+}

@@ -1,0 +1,28 @@
+"""Signals sent while an event is processed, inside its database transaction.
+
+Every signal is sent with ``sender=WebhookEvent``. A receiver that raises rolls
+the whole processing back and leaves the event ``failed``; put side effects that
+must only happen once the data is committed in ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: Sent for every new WebhookEvent, whatever its type. kwargs: ``event``.
+webhook_received = Signal()
+
+#: Sent when a ``certificate.created`` event creates a new Certificate (not when it
+#: updates an existing one). kwargs: ``event``, ``certificate``.
+certificate_created = Signal()
+
+_signals_by_event_type: dict[str, Signal] = {"certificate.created": certificate_created}
+
+
+def signal_for(event_type: str) -> Signal:
+    """Return the signal sent for ``event_type``, the same object on every call.
+
+    Types Seably adds later get a signal too, so a project can connect to
+    ``signal_for("user.invited")`` before this app knows the type. kwargs: ``event``.
+    """
+    return _signals_by_event_type.setdefault(event_type, Signal())

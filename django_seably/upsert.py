@@ -1,0 +1,102 @@
+"""Insert-or-update in one statement, which the ORM cannot express with a counter.
+
+``INSERT ... ON CONFLICT (...) DO UPDATE ... RETURNING`` lets the database's unique
+index decide between a new row and an existing one, atomically: no prior read
+that a concurrent request could race, no savepoint, one round trip. PostgreSQL
+and SQLite (3.35+) support it; other databases get the same result through a
+savepoint and ``IntegrityError``, at a few statements more.
+
+The database tells which branch it took only through the values it returns, so
+callers read that from the row (a counter still at 1, a foreign key still
+pointing at the new row's own event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+def insert_or_update(
+    obj: models.Model,
+    *,
+    conflict: str,
+    increment: Sequence[str] = (),
+    overwrite: Sequence[str] = (),
+    returning: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Insert ``obj``, or update the row that has the same ``conflict`` field.
+
+    On conflict, each ``increment`` field goes up by one and each ``overwrite``
+    field takes ``obj``'s value. Return the stored row's ``returning`` fields
+    (every field when None) keyed by attname; ``obj.pk`` is set either way.
+    """
+    model = type(obj)
+    meta = model._meta
+    using = router.db_for_write(model, instance=obj)
+    connection = connections[using]
+    returned = [meta.get_field(name) for name in returning] if returning else list(meta.concrete_fields)
+    features = connection.features
+    if not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert):
+        return _insert_or_update_portably(obj, using, conflict, increment, overwrite, returned)
+
+    qn = connection.ops.quote_name
+    table = qn(meta.db_table)
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
+    assignments = [f"{qn(_column(model, n))} = {table}.{qn(_column(model, n))} + 1" for n in increment]
+    assignments += [f"{qn(_column(model, n))} = EXCLUDED.{qn(_column(model, n))}" for n in overwrite]
+    sql = (
+        f"INSERT INTO {table} ({', '.join(qn(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({qn(_column(model, conflict))}) DO UPDATE SET {', '.join(assignments)} "
+        f"RETURNING {qn(meta.pk.column)}, {', '.join(qn(f.column) for f in returned)}"  # type: ignore[union-attr]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        pk, *row = cursor.fetchone()
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = using
+    return {f.attname: _from_db(f, value, connection) for f, value in zip(returned, row, strict=True)}
+
+
+def _insert_or_update_portably(
+    obj: models.Model,
+    using: str,
+    conflict: str,
+    increment: Sequence[str],
+    overwrite: Sequence[str],
+    returned: list[Any],
+) -> dict[str, Any]:
+    model = type(obj)
+    try:
+        with transaction.atomic(using=using):
+            obj.save(force_insert=True, using=using)
+    except IntegrityError:
+        rows = model._default_manager.using(using).filter(**{conflict: getattr(obj, conflict)})
+        changes: dict[str, Any] = {name: models.F(name) + 1 for name in increment}
+        for name in overwrite:
+            field = model._meta.get_field(name)
+            changes[field.attname] = field.pre_save(obj, add=False)  # type: ignore[union-attr]
+        rows.update(**changes)
+        stored = rows.get()
+        obj.pk = stored.pk
+        obj._state.adding = False
+        return {f.attname: getattr(stored, f.attname) for f in returned}
+    return {f.attname: getattr(obj, f.attname) for f in returned}
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    return model._meta.get_field(name).column  # type: ignore[union-attr,no-any-return]
+
+
+def _from_db(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    # Apply the conversions a queryset would (SQLite returns datetimes as text).
+    column = field.get_col(field.model._meta.db_table)
+    for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+        value = converter(value, column, connection)
+    return value

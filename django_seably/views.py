@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import UnreadablePostError
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from django_seably.conf import seably_settings
+from django_seably.exceptions import WebhookBodyTooLarge, WebhookRejected
+from django_seably.models import Endpoint
+from django_seably.payloads import parse_body
+from django_seably.processing import store_delivery
+from django_seably.redact import mask_token, redact_request
+
+logger = logging.getLogger(__name__)
+
+# Tokens are url-safe base64; anything else cannot be one, so it costs no query.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+#: Request headers never stored with an event: they carry the sender's credentials.
+PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+ALLOWED_METHODS = ("GET", "HEAD", "POST")
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(login_not_required, name="dispatch")
+# The view commits the event itself (see processing.store_delivery), so a
+# project's ATOMIC_REQUESTS must not wrap it: a rolled-back request would lose
+# an event that Seably was told was received.
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class WebhookView(View):
+    """Receive Seably's webhooks: size limit, parse, store, respond. No business logic here."""
+
+    http_method_names = [method.lower() for method in ALLOWED_METHODS]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        token: str = kwargs["token"]
+        # First, before anything can log or report this request.
+        redact_request(request, token)
+        try:
+            endpoint = self._get_endpoint(token)
+            if endpoint is None:
+                return _error("Not found.", status=404)
+            if request.method not in ALLOWED_METHODS:
+                response = _error(f"Method {request.method} not allowed.", status=405)
+                response["Allow"] = ", ".join(ALLOWED_METHODS)
+                return response
+            if request.method == "POST":
+                return self.receive(request, endpoint)
+            return JsonResponse({"status": "ready"})
+        except WebhookRejected as error:
+            return _error(str(error), status=error.status_code)
+        except DatabaseError:
+            logger.warning("Database unavailable; answered 503.", exc_info=True)
+            return _error("Database unavailable, try again later.", status=503)
+
+    def receive(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
+        body = parse_body(_read_body(request))
+        headers = _storable_headers(request, endpoint.token)
+        event, is_new, body = store_delivery(endpoint, body, headers)
+        if not body.is_valid:
+            return _error(body.error, status=400)
+        return JsonResponse({"status": "accepted" if is_new else "duplicate", "event_id": event.pk})
+
+    @staticmethod
+    def _get_endpoint(token: str) -> Endpoint | None:
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return None
+        return Endpoint.objects.active().filter(token=token).first()
+
+
+def _error(message: str, *, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """Read the body, never past ``MAX_BODY_SIZE``, whatever DATA_UPLOAD_MAX_MEMORY_SIZE is.
+
+    ``request.body`` would apply Django's limit instead and read it all first.
+    """
+    limit = seably_settings.MAX_BODY_SIZE
+    too_large = WebhookBodyTooLarge(f"Body is larger than {limit} bytes.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large
+    try:
+        raw = request.read(limit + 1)
+    except UnreadablePostError as error:
+        raise WebhookRejected("Body could not be read.") from error
+    if len(raw) > limit:
+        raise too_large
+    return raw
+
+
+def _storable_headers(request: HttpRequest, token: str) -> dict[str, str]:
+    masked = mask_token(token)
+    return {
+        name: value.replace(token, masked).replace("\x00", "\ufffd")
+        for name, value in request.headers.items()
+        if name.lower() not in PRIVATE_HEADERS
+    }

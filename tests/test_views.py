@@ -1,0 +1,380 @@
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from django_seably.models import Certificate, WebhookEvent
+from tests.conftest import load_payload
+from tests.factories import EndpointFactory, certificate_body
+
+pytestmark = pytest.mark.django_db
+
+
+def test_new_event_is_accepted_stored_and_processed(post_webhook, endpoint):
+    body = load_payload("certificate_created_flat.json")
+
+    response = post_webhook(body)
+
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert response.json() == {"status": "accepted", "event_id": event.pk}
+    assert event.endpoint == endpoint
+    assert event.event_type == "certificate.created"
+    assert event.object_type == "certificate"
+    assert event.object_id == "SB-00000042"
+    assert event.body == body.decode()
+    assert event.raw_body is None
+    assert event.payload == json.loads(body)
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert (event.delivery_count, event.attempts, event.last_error) == (1, 1, "")
+    assert event.processed_at is not None
+    assert Certificate.objects.get().seably_id == "SB-00000042"
+
+
+def test_no_csrf_token_and_any_content_type(csrf_client, endpoint):
+    response = csrf_client.post(endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="text/plain")
+
+    assert response.status_code == 200
+
+
+def test_url_without_trailing_slash_is_accepted(csrf_client, endpoint):
+    path = endpoint.webhook_path.rstrip("/")
+
+    response = csrf_client.post(path, data=json.dumps(certificate_body()), content_type="application/json")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "accepted"
+
+
+def test_webhook_url_is_reversible(endpoint):
+    assert reverse("django_seably:webhook", kwargs={"token": endpoint.token}) == f"/seably/{endpoint.token}/"
+
+
+def test_duplicate_body_increments_delivery_count(post_webhook):
+    first = post_webhook(certificate_body()).json()
+
+    response = post_webhook(certificate_body())
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
+    event = WebhookEvent.objects.get()
+    assert event.delivery_count == 2
+    assert event.attempts == 1
+
+
+def test_duplicate_ignores_key_order_and_whitespace(post_webhook):
+    first = post_webhook('{"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "X"}}}')
+
+    response = post_webhook('{ "payload" : {"data":{"id":"X","type":"certificate"}},\n "event":"certificate.created"}')
+
+    assert response.json() == {"status": "duplicate", "event_id": first.json()["event_id"]}
+
+
+def test_duplicate_is_not_processed_twice(post_webhook, received, created):
+    post_webhook(certificate_body())
+    post_webhook(certificate_body())
+    post_webhook(certificate_body())
+
+    assert received.call_count == 1
+    assert created.call_count == 1
+    assert WebhookEvent.objects.get().delivery_count == 3
+
+
+def test_same_body_on_another_endpoint_is_a_duplicate_of_the_first(post_webhook, endpoint):
+    other = EndpointFactory()
+    first = post_webhook(certificate_body()).json()
+
+    response = post_webhook(certificate_body(), to=other)
+
+    assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"", "Body is not valid JSON (Expecting value: line 1 column 1 (char 0))."),
+        (b"not json", "Body is not valid JSON (Expecting value: line 1 column 1 (char 0))."),
+        (b"[1, 2]", "Body must be a JSON object, not an array."),
+        (b'"text"', "Body must be a JSON object, not a string."),
+        (b"42", "Body must be a JSON object, not a number."),
+        (b"null", "Body must be a JSON object, not null."),
+        (b"{}", 'Body must have a non-empty string "event".'),
+        (b'{"event": 1}', 'Body must have a non-empty string "event".'),
+        (b'{"event": ""}', 'Body must have a non-empty string "event".'),
+        (b'{"event": null}', 'Body must have a non-empty string "event".'),
+        (b'{"event": "x", "n": NaN}', "Body is not valid JSON (NaN is not a JSON number)."),
+        (b'{"event": "x", "n": -Infinity}', "Body is not valid JSON (-Infinity is not a JSON number)."),
+        (b"\xff\xfe{}", "Body is not valid UTF-8 (invalid start byte at byte 0)."),
+        (b'{"event": "x"\x00}', "Body is not valid JSON (it contains a NUL byte)."),
+        (
+            b'{"event": "\\u0000"}',
+            "Body is not valid JSON for storage (a string contains \\u0000 or an unpaired surrogate).",
+        ),
+        (
+            b'{"event": "x", "k": "\\ud800"}',
+            "Body is not valid JSON for storage (a string contains \\u0000 or an unpaired surrogate).",
+        ),
+        (
+            b'{"\\u0000": "x", "event": "x"}',
+            "Body is not valid JSON for storage (a key contains \\u0000 or an unpaired surrogate).",
+        ),
+        (b'{"event": "' + b"e" * 256 + b'"}', '"event" is longer than 255 characters.'),
+    ],
+)
+def test_invalid_body_is_stored_and_answered_400(post_webhook, received, body, error):
+    response = post_webhook(body)
+
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.INVALID
+    assert event.event_type == ""
+    assert event.payload is None
+    assert event.last_error == error
+    stored = event.raw_body if event.raw_body is not None else event.body.encode()
+    assert bytes(stored) == body
+    assert received.call_count == 0
+
+
+def test_invalid_utf8_keeps_exact_bytes_and_readable_text(post_webhook):
+    body = b'{"event": "caf\xe9"}'
+
+    post_webhook(body)
+
+    event = WebhookEvent.objects.get()
+    assert bytes(event.raw_body) == body
+    assert event.body == '{"event": "caf\ufffd"}'
+
+
+def test_repeated_invalid_body_is_stored_once(post_webhook):
+    for _ in range(3):
+        response = post_webhook(b"{oops")
+        assert response.status_code == 400
+
+    event = WebhookEvent.objects.get()
+    assert event.delivery_count == 3
+
+
+def test_different_invalid_bodies_are_stored_apart(post_webhook):
+    post_webhook(b"{oops")
+    post_webhook(b"{oops ")
+
+    assert WebhookEvent.objects.count() == 2
+
+
+def test_utf8_bom_is_accepted_and_kept(post_webhook):
+    body = "\ufeff" + json.dumps(certificate_body())
+
+    response = post_webhook(body.encode())
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().body == body
+
+
+@pytest.mark.parametrize("depth", [101, 5000, 100_000])
+def test_deep_nesting_is_invalid_not_an_error(post_webhook, depth):
+    body = '{"event": "x", "deep": ' + "[" * depth + "]" * depth + "}"
+
+    response = post_webhook(body)
+
+    assert response.status_code == 400
+    assert "nested deeper than 100 levels" in response.json()["error"]
+
+
+def test_nesting_at_the_limit_is_accepted(post_webhook):
+    body = '{"event": "x", "deep": ' + "[" * 99 + "]" * 99 + "}"
+
+    assert post_webhook(body).status_code == 200
+
+
+def test_huge_numbers(post_webhook):
+    big_int = "9" * 4000
+    response = post_webhook('{"event": "x.y", "n": ' + big_int + ', "f": 1e308, "tiny": 1e-400}')
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().payload["n"] == int(big_int)
+
+    too_long = post_webhook('{"event": "x.y", "n": ' + "9" * 5000 + "}")
+    assert too_long.status_code == 400
+
+    overflow = post_webhook('{"event": "x.y", "n": 1e999}')
+    assert overflow.status_code == 400
+    assert overflow.json() == {"error": "Body is not valid JSON (1e999 is out of range for a JSON number)."}
+
+
+def test_unicode_is_kept_exactly(post_webhook):
+    body = load_payload("certificate_created_jsonapi.json")
+
+    post_webhook(body)
+
+    event = WebhookEvent.objects.get()
+    assert event.body == body.decode()
+    assert event.payload["payload"]["data"]["attributes"]["learner_name"] == "Åsa Lindqvist-Nyström"
+
+
+def test_numeric_object_id_is_stored_as_text(post_webhook):
+    post_webhook({"event": "user.invited", "payload": {"data": {"type": "user", "id": 9001}}})
+
+    event = WebhookEvent.objects.get()
+    assert (event.object_type, event.object_id) == ("user", "9001")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"event": "user.invited"},
+        {"event": "user.invited", "payload": "x"},
+        {"event": "user.invited", "payload": {"data": []}},
+        {"event": "user.invited", "payload": {"data": {"type": ["x"], "id": {"a": 1}}}},
+        {"event": "user.invited", "payload": {"data": {"type": True, "id": "x" * 256}}},
+    ],
+)
+def test_missing_or_odd_object_fields_are_null(post_webhook, payload):
+    assert post_webhook(payload).status_code == 200
+
+    event = WebhookEvent.objects.get()
+    assert (event.object_type, event.object_id) == (None, None)
+
+
+class TestBodySize:
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 100}, DATA_UPLOAD_MAX_MEMORY_SIZE=10_000)
+    def test_body_over_limit_below_djangos_is_413(self, post_webhook):
+        response = post_webhook({"event": "x", "pad": "p" * 100})
+
+        assert response.status_code == 413
+        assert response.json() == {"error": "Body is larger than 100 bytes."}
+        assert not WebhookEvent.objects.exists()
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 10_000}, DATA_UPLOAD_MAX_MEMORY_SIZE=100)
+    def test_body_under_limit_above_djangos_is_accepted(self, post_webhook):
+        response = post_webhook({"event": "x.y", "pad": "p" * 1000})
+
+        assert response.status_code == 200
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 10_000}, DATA_UPLOAD_MAX_MEMORY_SIZE=100)
+    def test_body_over_limit_above_djangos_is_413(self, post_webhook):
+        response = post_webhook({"event": "x", "pad": "p" * 10_000})
+
+        assert response.status_code == 413
+        assert not WebhookEvent.objects.exists()
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
+    def test_body_exactly_at_limit_is_read(self, post_webhook):
+        body = json.dumps({"event": "x.y", "pad": ""})
+        body = body[:-2] + "p" * (100 - len(body)) + '"}'
+        assert len(body) == 100
+
+        assert post_webhook(body).status_code == 200
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
+    def test_declared_length_over_limit_is_refused_unread(self, endpoint):
+        stream = mock.Mock()
+        stream.read.side_effect = AssertionError("the body must not be read")
+        client = Client()
+
+        response = client.generic(
+            "POST", endpoint.webhook_path, data=b"", CONTENT_LENGTH="1000000", **{"wsgi.input": stream}
+        )
+
+        assert response.status_code == 413
+        stream.read.assert_not_called()
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
+    def test_lying_short_content_length_reads_only_the_limit(self, endpoint, django_capture_on_commit_callbacks):
+        # A body longer than its declared length: Django reads only what was declared.
+        client = Client()
+        response = client.generic(
+            "POST", endpoint.webhook_path, data=b'{"event": "x.y"}' + b" " * 500, CONTENT_LENGTH="16"
+        )
+        assert response.status_code == 200
+
+
+class TestMethodsAndTokens:
+    @pytest.mark.parametrize("method", ["get", "head"])
+    def test_get_and_head_say_ready(self, client, endpoint, method):
+        response = getattr(client, method)(endpoint.webhook_path)
+
+        assert response.status_code == 200
+        if method == "get":
+            assert response.json() == {"status": "ready"}
+        assert not WebhookEvent.objects.exists()
+
+    @pytest.mark.parametrize("method", ["put", "patch", "delete", "options"])
+    def test_other_methods_are_405(self, client, endpoint, method):
+        response = getattr(client, method)(endpoint.webhook_path, data="{}")
+
+        assert response.status_code == 405
+        assert response["Allow"] == "GET, HEAD, POST"
+        assert not WebhookEvent.objects.exists()
+
+    @pytest.mark.parametrize("method", ["get", "head", "post", "put", "patch", "delete", "options"])
+    def test_unknown_token_is_404_for_any_method(self, client, endpoint, method):
+        path = reverse("django_seably:webhook", kwargs={"token": "x" * 43})
+
+        response = getattr(client, method)(path)
+
+        assert response.status_code == 404
+        assert not WebhookEvent.objects.exists()
+
+    @pytest.mark.parametrize("method", ["get", "post", "put"])
+    def test_inactive_endpoint_is_404(self, client, method):
+        endpoint = EndpointFactory(is_active=False)
+
+        response = client.generic(method.upper(), endpoint.webhook_path, data="{}", content_type="application/json")
+
+        assert response.status_code == 404
+        assert not WebhookEvent.objects.exists()
+
+    @pytest.mark.parametrize("token", ["a" * 65, "has.dot", "x%00y", "é" * 10])
+    def test_token_of_impossible_shape_is_404_without_a_query(self, client, django_assert_num_queries, token):
+        with django_assert_num_queries(0):
+            response = client.post(f"/seably/{token}/", data="{}", content_type="application/json")
+
+        assert response.status_code == 404
+
+
+class TestDatabaseUnavailable:
+    def test_endpoint_lookup_failure_is_503(self, client, endpoint):
+        with mock.patch("django_seably.views.Endpoint.objects.active", side_effect=OperationalError("down")):
+            response = client.post(endpoint.webhook_path, data="{}", content_type="application/json")
+
+        assert response.status_code == 503
+        assert response.json() == {"error": "Database unavailable, try again later."}
+
+    def test_insert_failure_is_503_and_stores_nothing(self, client, endpoint):
+        with mock.patch(
+            "django_seably.models.WebhookEventQuerySet.record_delivery", side_effect=OperationalError("down")
+        ):
+            response = client.post(
+                endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
+            )
+
+        assert response.status_code == 503
+        assert not WebhookEvent.objects.exists()
+
+
+def test_stored_headers_leave_out_credentials(post_webhook, endpoint):
+    post_webhook(
+        certificate_body(),
+        HTTP_AUTHORIZATION="Bearer secret",
+        HTTP_COOKIE="sessionid=secret",
+        HTTP_PROXY_AUTHORIZATION="Basic secret",
+        HTTP_USER_AGENT="Seably/1.0",
+        HTTP_X_ORIGINAL_URI=endpoint.webhook_path,
+    )
+
+    headers = WebhookEvent.objects.get().headers
+    assert headers["User-Agent"] == "Seably/1.0"
+    assert not {"Authorization", "Cookie", "Proxy-Authorization"} & set(headers)
+    assert endpoint.token not in json.dumps(headers)
+    assert headers["X-Original-Uri"] == f"/seably/{endpoint.token[:4]}…/"
+
+
+@override_settings(ATOMIC_REQUESTS=True)
+def test_atomic_requests_does_not_wrap_the_view(post_webhook, received):
+    assert post_webhook(certificate_body()).status_code == 200
+    assert WebhookEvent.objects.get().status == "processed"
