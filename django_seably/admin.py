@@ -68,7 +68,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ["=object_id", "=event_type"]
     date_hierarchy = None
     actions = ["reprocess"]
-    fields = [
+    readonly_fields = (
         "endpoint",
         "event_type",
         "object_type",
@@ -82,8 +82,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "formatted_headers",
         "last_error",
         "body",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
 
     @admin.display(description=_("payload"))
     def formatted_payload(self, obj: WebhookEvent) -> str:
@@ -131,7 +131,7 @@ class CertificateAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["course_name", "expires_on"]
     search_fields = ["=seably_id", "learner_email", "learner_name", "course_name"]
-    fields = [
+    readonly_fields = (
         "seably_id",
         "learner_name",
         "learner_email",
@@ -143,8 +143,8 @@ class CertificateAdmin(ReadOnlyAdmin):
         "created_at",
         "updated_at",
         "formatted_data",
-    ]
-    readonly_fields = fields
+    )
+    fields = readonly_fields
 
     @admin.display(description=_("data"))
     def formatted_data(self, obj: Certificate) -> str:

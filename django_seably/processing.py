@@ -152,7 +152,7 @@ def _record_failure(event: WebhookEvent, *, inline: bool) -> None:
 
 def _revalidate(event: WebhookEvent) -> bool:
     """Parse an invalid event's body again (the rules may have changed); True if it is valid now."""
-    body = parse_body(event.raw_body if event.raw_body is not None else event.body.encode())
+    body = parse_body(bytes(event.raw_body) if event.raw_body is not None else event.body.encode())
     if not body.is_valid:
         return False
     changes = {

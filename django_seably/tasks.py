@@ -15,6 +15,7 @@ from django_seably.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
+task: Any
 try:
     from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # Django < 6.0
@@ -39,7 +40,7 @@ process_event_task: Any = None
 if task is not None:
     # Workers import a task by its function's dotted path, so the task object
     # must be bound to the function's own name.
-    @task()
+    @task()  # type: ignore[untyped-decorator,unused-ignore]
     def process_event_task(event_id: int) -> str:
         return process_event_by_id(event_id)
 

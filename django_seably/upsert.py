@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
 
 
 def insert_or_update(
@@ -38,22 +39,25 @@ def insert_or_update(
     meta = model._meta
     using = router.db_for_write(model, instance=obj)
     connection = connections[using]
-    returned = [meta.get_field(name) for name in returning] if returning else list(meta.concrete_fields)
+    returned = [_field(model, name) for name in returning] if returning else list(meta.concrete_fields)
     features = connection.features
     if not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert):
         return _insert_or_update_portably(obj, using, conflict, increment, overwrite, returned)
 
-    qn = connection.ops.quote_name
-    table = qn(meta.db_table)
+    def column(field: Field[Any, Any] | str) -> str:
+        name = _field(model, field).column if isinstance(field, str) else field.column
+        return connection.ops.quote_name(name or "")
+
+    table = connection.ops.quote_name(meta.db_table)
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    assignments = [f"{qn(_column(model, n))} = {table}.{qn(_column(model, n))} + 1" for n in increment]
-    assignments += [f"{qn(_column(model, n))} = EXCLUDED.{qn(_column(model, n))}" for n in overwrite]
+    assignments = [f"{column(n)} = {table}.{column(n)} + 1" for n in increment]
+    assignments += [f"{column(n)} = EXCLUDED.{column(n)}" for n in overwrite]
     sql = (
-        f"INSERT INTO {table} ({', '.join(qn(f.column) for f in fields)}) "
+        f"INSERT INTO {table} ({', '.join(column(f) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({qn(_column(model, conflict))}) DO UPDATE SET {', '.join(assignments)} "
-        f"RETURNING {qn(meta.pk.column)}, {', '.join(qn(f.column) for f in returned)}"  # type: ignore[union-attr]
+        f"ON CONFLICT ({column(conflict)}) DO UPDATE SET {', '.join(assignments)} "
+        f"RETURNING {column(_field(model, meta.pk.name))}, {', '.join(column(f) for f in returned)}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -70,7 +74,7 @@ def _insert_or_update_portably(
     conflict: str,
     increment: Sequence[str],
     overwrite: Sequence[str],
-    returned: list[Any],
+    returned: list[Field[Any, Any]],
 ) -> dict[str, Any]:
     model = type(obj)
     try:
@@ -80,8 +84,8 @@ def _insert_or_update_portably(
         rows = model._default_manager.using(using).filter(**{conflict: getattr(obj, conflict)})
         changes: dict[str, Any] = {name: models.F(name) + 1 for name in increment}
         for name in overwrite:
-            field = model._meta.get_field(name)
-            changes[field.attname] = field.pre_save(obj, add=False)  # type: ignore[union-attr]
+            field = _field(model, name)
+            changes[field.attname] = field.pre_save(obj, add=False)
         rows.update(**changes)
         stored = rows.get()
         obj.pk = stored.pk
@@ -90,8 +94,11 @@ def _insert_or_update_portably(
     return {f.attname: getattr(obj, f.attname) for f in returned}
 
 
-def _column(model: type[models.Model], name: str) -> str:
-    return model._meta.get_field(name).column  # type: ignore[union-attr,no-any-return]
+def _field(model: type[models.Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise ValueError(f"{model.__name__}.{name} is not a concrete field.")
+    return field
 
 
 def _from_db(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:

@@ -4,6 +4,7 @@ import json
 
 import factory
 
+from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import fingerprint
 
 
@@ -11,16 +12,16 @@ def certificate_body(seably_id: str = "SB-00000001", **data: object) -> dict[str
     return {"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": seably_id, **data}}}
 
 
-class EndpointFactory(factory.django.DjangoModelFactory):
+class EndpointFactory(factory.django.DjangoModelFactory[Endpoint]):
     class Meta:
-        model = "django_seably.Endpoint"
+        model = Endpoint
 
     name = factory.Sequence(lambda n: f"endpoint-{n}")
 
 
-class WebhookEventFactory(factory.django.DjangoModelFactory):
+class WebhookEventFactory(factory.django.DjangoModelFactory[WebhookEvent]):
     class Meta:
-        model = "django_seably.WebhookEvent"
+        model = WebhookEvent
 
     class Params:
         failed = factory.Trait(status="failed", attempts=1, last_error="Traceback: boom")
@@ -36,9 +37,9 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
     status = "pending"
 
 
-class CertificateFactory(factory.django.DjangoModelFactory):
+class CertificateFactory(factory.django.DjangoModelFactory[Certificate]):
     class Meta:
-        model = "django_seably.Certificate"
+        model = Certificate
 
     seably_id = factory.Sequence(lambda n: f"SB-C{n:08d}")
     data = factory.LazyAttribute(lambda o: {"type": "certificate", "id": o.seably_id})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 SECRET_KEY = "not-secret-tests-only"
 DEBUG = False
@@ -45,7 +46,7 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 
 if os.environ.get("SEABLY_TEST_DB") == "postgres":
-    DATABASES = {
+    DATABASES: dict[str, dict[str, Any]] = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": os.environ.get("PGDATABASE", "postgres"),
