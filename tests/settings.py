@@ -49,7 +49,8 @@ if os.environ.get("SEABLY_TEST_DB") == "postgres":
     DATABASES: dict[str, dict[str, Any]] = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("PGDATABASE", "postgres"),
+            # SEABLY_TEST_DB_NAME: a database of its own for a server process (tests/test_http.py).
+            "NAME": os.environ.get("SEABLY_TEST_DB_NAME") or os.environ.get("PGDATABASE", "postgres"),
             "USER": os.environ.get("PGUSER", "postgres"),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
@@ -59,7 +60,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SEABLY_TEST_SQLITE", ":memory:"),
+            "NAME": os.environ.get("SEABLY_TEST_DB_NAME") or ":memory:",
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
         }
     }

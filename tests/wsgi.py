@@ -1,0 +1,10 @@
+"""WSGI application for the tests that serve the app under gunicorn."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+application = get_wsgi_application()
