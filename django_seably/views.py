@@ -94,9 +94,14 @@ def _read_body(request: HttpRequest) -> bytes:
         declared = 0
     if declared > limit:
         raise too_large
+    stream: Any = request
+    if "CONTENT_LENGTH" not in request.META and request.META.get("wsgi.input_terminated"):
+        # A chunked body, which gunicorn and uWSGI decode and mark as terminated:
+        # Django would read zero bytes of it, for lack of a Content-Length.
+        stream = request.META["wsgi.input"]
     try:
-        raw = request.read(limit + 1)
-    except UnreadablePostError as error:
+        raw = stream.read(limit + 1)
+    except (UnreadablePostError, OSError) as error:
         raise WebhookRejected("Body could not be read.") from error
     if len(raw) > limit:
         raise too_large

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 from unittest import mock
 
@@ -291,6 +292,38 @@ class TestBodySize:
             "POST", endpoint.webhook_path, data=b'{"event": "x.y"}' + b" " * 500, CONTENT_LENGTH="16"
         )
         assert response.status_code == 200
+
+    def test_chunked_body_without_content_length_is_read(self, endpoint, django_capture_on_commit_callbacks):
+        body = json.dumps(certificate_body("SB-CHUNKED")).encode()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = Client().generic(
+                "POST", endpoint.webhook_path, **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True}
+            )
+
+        assert response.status_code == 200
+        assert WebhookEvent.objects.get().body == body.decode()
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
+    def test_chunked_body_over_limit_is_413(self, endpoint):
+        stream = io.BytesIO(b"x" * 1000)
+        response = Client().generic(
+            "POST", endpoint.webhook_path, **{"wsgi.input": stream, "wsgi.input_terminated": True}
+        )
+
+        assert response.status_code == 413
+        assert stream.tell() == 101
+        assert not WebhookEvent.objects.exists()
+
+    def test_body_that_cannot_be_read_is_400_and_stores_nothing(self, endpoint):
+        stream = mock.Mock()
+        stream.read.side_effect = OSError("connection reset")
+        response = Client().generic(
+            "POST", endpoint.webhook_path, **{"wsgi.input": stream, "wsgi.input_terminated": True}
+        )
+
+        assert response.status_code == 400
+        assert response.json() == {"error": "Body could not be read."}
+        assert not WebhookEvent.objects.exists()
 
 
 class TestMethodsAndTokens:
