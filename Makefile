@@ -1,10 +1,11 @@
-# Development entry points. `make test` is the one command that runs the whole
-# suite (see scripts/test); `make lint` runs ruff and mypy.
+# Development entry points. `make demo` runs the example project on
+# http://127.0.0.1:8000/ (admin/admin); `make test` is the one command that runs
+# the whole suite (see scripts/test); `make lint` runs ruff and mypy.
 
-.PHONY: test lint
+.PHONY: demo test lint
 
 VENV52 := .venvs/django52
-MYPY_TARGETS := django_seably tests
+MYPY_TARGETS := django_seably tests example_project
 
 test:
 	scripts/test
@@ -16,3 +17,24 @@ lint:
 	$(VENV52)/bin/ruff check .
 	$(VENV52)/bin/ruff format --check .
 	$(VENV52)/bin/mypy $(MYPY_TARGETS)
+
+# Needs only Python 3.11+ (with venv) and make. The venv is (re)installed only when
+# the packaging files change; data lives in example_project/db.sqlite3 (delete it to start over).
+DEMO_PYTHON ?= python3
+DEMO_VENV := .venv
+
+demo: $(DEMO_VENV)/.seably-demo
+	$(DEMO_VENV)/bin/python manage.py migrate
+	$(DEMO_VENV)/bin/python manage.py demo_setup
+	$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:8000
+
+$(DEMO_VENV)/.seably-demo: setup.cfg pyproject.toml
+	@$(DEMO_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+		|| { echo "make demo needs Python 3.11+ as $(DEMO_PYTHON) (or: make demo DEMO_PYTHON=python3.12)" >&2; exit 1; }
+	@test -x $(DEMO_VENV)/bin/python || $(DEMO_PYTHON) -m venv $(DEMO_VENV) || { rm -rf $(DEMO_VENV); \
+		echo "'$(DEMO_PYTHON) -m venv' failed: install python3-venv (sudo apt-get install python3-venv)" >&2; exit 1; }
+	@# A venv made without pip (uv, or before python3-venv was installed) gets it now.
+	@$(DEMO_VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(DEMO_VENV)/bin/python -m ensurepip -q \
+		|| { echo "$(DEMO_VENV) has no pip: install python3-venv, or delete $(DEMO_VENV)" >&2; exit 1; }
+	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
+	@touch $@

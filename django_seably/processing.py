@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -47,6 +47,14 @@ def store_delivery(
         logger.warning("The database refused the JSON of a Seably delivery: %s", error)
         body = as_invalid(body, f"Body is not valid JSON for storage (the database refused it: {error}).")
         event, is_new = _store(endpoint, body, headers)
+    except DatabaseError:
+        raise
+    except Exception:
+        # Processing errors are caught inside; what escapes is a receiver's
+        # transaction.on_commit callback, raised after the event was committed.
+        # The delivery is safe, so Seably must get its 2xx, not a 500 and a retry.
+        logger.exception("An on_commit callback raised after a Seably event was stored.")
+        event, is_new = WebhookEvent.objects.get(fingerprint=body.fingerprint), True
     return event, is_new, body
 
 

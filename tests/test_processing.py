@@ -409,3 +409,23 @@ def _with_transaction_control(sql, commits):
     if "COMMIT" not in sql:
         total += commits
     return total, sql
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raising_on_commit_callback_still_answers_2xx(client, caplog):
+    endpoint = EndpointFactory()
+
+    def receiver(sender, event, **kwargs):
+        transaction.on_commit(lambda: 1 / 0)
+
+    webhook_received.connect(receiver, weak=False)
+    try:
+        response = client.post(endpoint.webhook_path, data=certificate_body("SB-1"), content_type="application/json")
+    finally:
+        webhook_received.disconnect(receiver)
+
+    event = WebhookEvent.objects.get()
+    assert response.status_code == 200
+    assert response.json() == {"status": "accepted", "event_id": event.pk}
+    assert event.status == "processed"
+    assert "An on_commit callback raised after a Seably event was stored." in caplog.text
