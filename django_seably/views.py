@@ -100,7 +100,7 @@ def _read_body(request: HttpRequest) -> bytes:
         # Django would read zero bytes of it, for lack of a Content-Length.
         stream = request.META["wsgi.input"]
     try:
-        raw = stream.read(limit + 1)
+        raw: bytes = stream.read(limit + 1)
     except (UnreadablePostError, OSError) as error:
         raise WebhookRejected("Body could not be read.") from error
     if len(raw) > limit:
