@@ -1,22 +1,99 @@
+"""The admin an operator runs the integration from: events, certificates, endpoints, an overview.
+
+Every page must answer as fast with a million events as with ten: no full-table
+count on unfiltered lists (see ``EstimatedCountPaginator``), filter choices read
+from indexes, exact-match searches that use them, no query per row.
+"""
+
 from __future__ import annotations
 
+import csv
+import datetime
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Count, Min, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_seably.models import Certificate, Endpoint, WebhookEvent
+from django_seably.models import Certificate, Endpoint, EventOverview, WebhookEvent, generate_token
 from django_seably.processing import process_event
+
+Status = WebhookEvent.Status
+
+#: Most distinct values a filter offers (event types, courses); more are reachable by search.
+FILTER_CHOICES_LIMIT = 50
+
+#: Tables smaller than this are counted exactly; above, PostgreSQL's estimate is shown.
+EXACT_COUNT_BELOW = 50_000
+
+#: Events counted per endpoint in its list; above, "10,000+".
+EVENTS_COUNT_CAP = 10_000
+
+
+class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
+    """Count exactly when filtered; estimate an unfiltered big table from PostgreSQL's statistics.
+
+    ``COUNT(*)`` of a whole table reads all of it: seconds at a million rows, on
+    every page of the changelist.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if isinstance(queryset, QuerySet) and not queryset.query.where:
+            estimate = _estimated_rows(queryset.model, queryset.db)
+            if estimate >= EXACT_COUNT_BELOW:
+                return estimate
+        return super().count
+
+
+def _estimated_rows(model: type[Model], using: str) -> int:
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return -1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0]) if row else -1
+
+
+def distinct_values(queryset: QuerySet[Any], field: str, limit: int = FILTER_CHOICES_LIMIT) -> list[str]:
+    """Return the distinct non-empty values of an indexed column, one index probe per value.
+
+    ``SELECT DISTINCT`` reads the whole table or index; jumping from one value to
+    the next ("loose index scan") costs as many probes as there are values.
+    """
+    values: list[str] = []
+    last = ""
+    while len(values) < limit:
+        last = queryset.filter(**{f"{field}__gt": last}).aggregate(next=Min(field))["next"]
+        if last is None:
+            break
+        values.append(last)
+    return values
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Rows written only by the webhook: viewable, never added or edited by hand."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -26,29 +103,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 def _pretty_json(value: Any) -> str:
-    return format_html(
-        "<pre>{}</pre>",
-        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False),
-    )
+    return format_html('<pre class="seably-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 
 
-@admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "is_active", "masked_token", "created_at"]
-    list_filter = ["is_active"]
-    search_fields = ["name"]
-    readonly_fields = ["webhook_url", "created_at"]
+class EventTypeFilter(admin.SimpleListFilter):
+    title = _("event type")
+    parameter_name = "event_type"
 
-    @admin.display(description=_("token"))
-    def masked_token(self, obj: Endpoint) -> str:
-        return obj.masked_token
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, value) for value in distinct_values(WebhookEvent.objects.all(), "event_type")]
 
-    @admin.display(description=_("webhook URL"))
-    def webhook_url(self, obj: Endpoint) -> str:
-        # The endpoint's own page is the one place that shows its token in full.
-        if not obj.pk:
-            return str(_("Generated when you save."))
-        return obj.webhook_path
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(event_type=self.value()) if self.value() else queryset
 
 
 @admin.register(WebhookEvent)
@@ -58,32 +124,59 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "received_at",
         "event_type",
         "object_id",
-        "status",
+        "status_badge",
         "endpoint",
         "delivery_count",
         "attempts",
     ]
-    list_filter = ["status", "event_type", "endpoint", "received_at"]
+    list_display_links = ["id", "received_at"]
+    list_filter = ["status", EventTypeFilter, "endpoint", "received_at"]
     list_select_related = ["endpoint"]
-    search_fields = ["=object_id", "=event_type"]
-    date_hierarchy = None
+    search_fields = ["object_id", "event_type"]
+    search_help_text = _("Exact object id (e.g. SB-00000042) or event type.")
     actions = ["reprocess"]
     readonly_fields = (
         "endpoint",
         "event_type",
         "object_type",
         "object_id",
-        "status",
+        "status_badge",
+        "certificate_link",
         "delivery_count",
         "attempts",
         "received_at",
         "processed_at",
         "formatted_payload",
         "formatted_headers",
-        "last_error",
+        "formatted_error",
         "body",
     )
     fields = readonly_fields
+
+    class Media:
+        css = {"all": ["django_seably/admin.css"]}
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        # Exact, case-sensitive matches: the admin's own "=" lookups are
+        # case-insensitive, which no plain index can answer on PostgreSQL.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(object_id=term) | Q(event_type=term)), False
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: WebhookEvent) -> str:
+        return format_html('<span class="seably-badge seably-{}">{}</span>', obj.status, obj.get_status_display())
+
+    @admin.display(description=_("certificate"))
+    def certificate_link(self, obj: WebhookEvent) -> str:
+        certificate = obj.created_certificates.first()
+        if certificate is None:
+            return "—"
+        url = reverse("admin:django_seably_certificate_change", args=[certificate.pk])
+        return format_html('<a href="{}">{}</a>', url, certificate.seably_id)
 
     @admin.display(description=_("payload"))
     def formatted_payload(self, obj: WebhookEvent) -> str:
@@ -93,44 +186,89 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def formatted_headers(self, obj: WebhookEvent) -> str:
         return _pretty_json(obj.headers)
 
+    @admin.display(description=_("last error"))
+    def formatted_error(self, obj: WebhookEvent) -> str:
+        return format_html('<pre class="seably-error">{}</pre>', obj.last_error) if obj.last_error else "—"
+
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         # Editing is off for everyone; the change permission is what allows repairs.
         return request.user.has_perm("django_seably.change_webhookevent")
 
     @admin.action(description=_("Reprocess selected events"), permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        outcomes = Counter(process_event(event) for event in queryset.iterator(chunk_size=500))
-        level = messages.ERROR if outcomes["failed"] else messages.SUCCESS
-        parts = [
-            ngettext("%(count)d processed", "%(count)d processed", outcomes["processed"]),
-            ngettext("%(count)d failed", "%(count)d failed", outcomes["failed"]),
-            ngettext(
-                "%(count)d skipped",
-                "%(count)d skipped",
-                outcomes["skipped"] + outcomes["invalid"],
-            ),
-        ]
-        counts = [
-            outcomes["processed"],
-            outcomes["failed"],
-            outcomes["skipped"] + outcomes["invalid"],
-        ]
-        message = ", ".join(part % {"count": count} for part, count in zip(parts, counts, strict=True))
-        self.message_user(request, _("Reprocessed events: %s.") % message, level)
+        outcomes = Counter(process_event(event) for event in queryset.order_by("pk").iterator(chunk_size=500))
+        skipped = outcomes["skipped"] + outcomes["invalid"]
+        message = _("Reprocessed events: %(processed)d processed, %(failed)d failed, %(skipped)d skipped.") % {
+            "processed": outcomes["processed"],
+            "failed": outcomes["failed"],
+            "skipped": skipped,
+        }
+        self.message_user(request, message, messages.ERROR if outcomes["failed"] else messages.SUCCESS)
+
+
+class CourseFilter(admin.SimpleListFilter):
+    title = _("course")
+    parameter_name = "course"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, value) for value in distinct_values(Certificate.objects.all(), "course_name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(course_name=self.value()) if self.value() else queryset
+
+
+class ValidityFilter(admin.SimpleListFilter):
+    title = _("validity")
+    parameter_name = "validity"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("valid", _("Valid")), ("expired", _("Expired")), ("no_expiry", _("No expiry"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        today = timezone.localdate()
+        match self.value():
+            case "valid":
+                return queryset.filter(Q(expires_on__gte=today) | Q(expires_on__isnull=True))
+            case "expired":
+                return queryset.filter(expires_on__lt=today)
+            case "no_expiry":
+                return queryset.filter(expires_on__isnull=True)
+        return queryset
+
+
+#: Columns of the CSV export, in order.
+CSV_COLUMNS = [
+    "seably_id",
+    "learner_name",
+    "learner_email",
+    "course_name",
+    "issued_at",
+    "expires_on",
+    "url",
+    "created_at",
+]
+
+
+def csv_safe(value: Any) -> str:
+    """Return ``value`` as CSV text that a spreadsheet will not run as a formula."""
+    text = "" if value is None else value.isoformat() if hasattr(value, "isoformat") else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
 
 
 @admin.register(Certificate)
 class CertificateAdmin(ReadOnlyAdmin):
-    list_display = [
-        "seably_id",
-        "learner_name",
-        "learner_email",
-        "course_name",
-        "issued_at",
-        "expires_on",
-    ]
-    list_filter = ["course_name", "expires_on"]
-    search_fields = ["=seably_id", "learner_email", "learner_name", "course_name"]
+    list_display = ["seably_id", "learner_name", "learner_email", "course_name", "issued_at", "expires_on"]
+    list_filter = [CourseFilter, ValidityFilter]
+    search_fields = ["seably_id", "learner_email", "learner_name", "course_name"]
+    search_help_text = _("Seably id, learner e-mail (exact), or part of a learner or course name.")
+    actions = ["export_csv"]
     readonly_fields = (
         "seably_id",
         "learner_name",
@@ -140,12 +278,241 @@ class CertificateAdmin(ReadOnlyAdmin):
         "expires_on",
         "url",
         "event",
+        "event_links",
         "created_at",
         "updated_at",
         "formatted_data",
     )
     fields = readonly_fields
 
+    class Media:
+        css = {"all": ["django_seably/admin.css"]}
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            return queryset.filter(learner_email__iexact=term), False
+        return queryset.filter(
+            Q(seably_id=term) | Q(learner_name__icontains=term) | Q(course_name__icontains=term)
+        ), False
+
+    @admin.display(description=_("events"))
+    def event_links(self, obj: Certificate) -> str:
+        events = WebhookEvent.objects.filter(object_id=obj.seably_id, event_type="certificate.created")
+        links = [
+            (reverse("admin:django_seably_webhookevent_change", args=[event.pk]), event, event.received_at)
+            for event in events.only("pk", "event_type", "received_at")[:20]
+        ]
+        return format_html_join(", ", '<a href="{}">{}</a> ({})', links) or "—"
+
     @admin.display(description=_("data"))
     def formatted_data(self, obj: Certificate) -> str:
         return _pretty_json(obj.data)
+
+    @admin.action(description=_("Export selected certificates as CSV"), permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Certificate]) -> StreamingHttpResponse:
+        writer = csv.writer(_Echo())
+
+        def rows() -> Iterator[str]:
+            yield writer.writerow(CSV_COLUMNS)
+            for certificate in queryset.order_by("pk").only(*CSV_COLUMNS).iterator(chunk_size=2000):
+                yield writer.writerow([csv_safe(getattr(certificate, column)) for column in CSV_COLUMNS])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="certificates.csv"'
+        return response
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "is_active", "masked_token", "events_received", "last_received_at", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    readonly_fields = ["masked_token", "created_at"]
+    actions = ["rotate_token"]
+
+    class Media:
+        css = {"all": ["django_seably/admin.css"]}
+        js = ["django_seably/copy.js"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
+        queryset: QuerySet[Endpoint] = super().get_queryset(request)
+        return queryset.annotate(_last_received_at=_last_received_at())
+
+    @admin.display(description=_("token"))
+    def masked_token(self, obj: Endpoint) -> str:
+        return obj.masked_token if obj.token else str(_("Generated when you save."))
+
+    @admin.display(description=_("events received"))
+    def events_received(self, obj: Endpoint) -> str:
+        # Counting a million rows per page view is not worth an exact number past the cap.
+        count = obj.events.order_by()[: EVENTS_COUNT_CAP + 1].count()
+        return f"{EVENTS_COUNT_CAP:,}+" if count > EVENTS_COUNT_CAP else f"{count:,}"
+
+    @admin.display(description=_("last received"), ordering="_last_received_at")
+    def last_received_at(self, obj: Endpoint) -> datetime.datetime | None:
+        return getattr(obj, "_last_received_at", None)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        endpoint = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if endpoint is not None:
+            # The endpoint's own page is the one place that shows its token in full.
+            extra_context["webhook_url"] = request.build_absolute_uri(endpoint.webhook_path)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_rotate_token_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_seably.change_endpoint")
+
+    @admin.action(description=_("Rotate token of selected endpoints"), permissions=["rotate_token"])
+    def rotate_token(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> HttpResponse | None:
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Rotate tokens?"),
+                "opts": self.model._meta,
+                "endpoints": list(queryset),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            return TemplateResponse(request, "admin/django_seably/endpoint/rotate_token.html", context)
+        rotated = 0
+        for endpoint in queryset:
+            old = endpoint.masked_token
+            endpoint.token = generate_token()
+            endpoint.save(update_fields=["token"])
+            rotated += 1
+            self.log_change(request, endpoint, f"Rotated token {old} → {endpoint.masked_token}")
+        self.message_user(
+            request,
+            ngettext(
+                "Rotated the token of %(count)d endpoint: its old URL now answers 404. Register the new URL on Seably.",
+                "Rotated the tokens of %(count)d endpoints: their old URLs now answer 404. Register the new URLs on Seably.",
+                rotated,
+            )
+            % {"count": rotated},
+            messages.SUCCESS,
+        )
+        return None
+
+
+@admin.register(EventOverview)
+class EventOverviewAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The overview page: is Seably sending, did anything fail, how far behind are we."""
+
+    #: Days shown in the chart.
+    DAYS = 30
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("django_seably.view_webhookevent")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Seably overview"),
+            "opts": self.model._meta,
+            "chart": _daily_chart(self.DAYS),
+            "statuses": _status_counts(),
+            "oldest_failed": WebhookEvent.objects.filter(status=Status.FAILED).order_by("pk").first(),
+            "oldest_pending": WebhookEvent.objects.filter(status=Status.PENDING).order_by("pk").first(),
+            "endpoints": _last_delivery_per_endpoint(),
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/django_seably/overview.html", context)
+
+    class Media:
+        css = {"all": ["django_seably/admin.css"]}
+
+
+def _status_counts() -> list[dict[str, Any]]:
+    """Count the rare statuses exactly (each an index range); estimate processed on big tables."""
+    rare = {
+        status: WebhookEvent.objects.filter(status=status).count()
+        for status in (Status.PENDING, Status.FAILED, Status.INVALID)
+    }
+    total = EstimatedCountPaginator(WebhookEvent.objects.all(), 1).count
+    estimated = total >= EXACT_COUNT_BELOW and connections[WebhookEvent.objects.db].vendor == "postgresql"
+    counts = {Status.PROCESSED: max(total - sum(rare.values()), 0), **rare}
+    changelist = reverse("admin:django_seably_webhookevent_changelist")
+    return [
+        {
+            "status": status.value,
+            "label": status.label,
+            "count": count,
+            "estimated": estimated and status == Status.PROCESSED,
+            "url": f"{changelist}?status__exact={status.value}",
+        }
+        for status, count in counts.items()
+    ]
+
+
+def _daily_chart(days: int) -> dict[str, Any]:
+    """Events per day for the last ``days`` days, laid out as SVG bars (no JavaScript, no CDN)."""
+    start = timezone.localdate() - datetime.timedelta(days=days - 1)
+    since = datetime.datetime.combine(start, datetime.time())
+    if settings.USE_TZ:
+        since = timezone.make_aware(since)
+    per_day = dict(
+        WebhookEvent.objects.filter(received_at__gte=since)
+        .annotate(day=TruncDate("received_at"))
+        .order_by()
+        .values_list("day")
+        .annotate(total=Count("pk"))
+        .values_list("day", "total")
+    )
+    width, height, gap = 24, 160, 4
+    peak = max(per_day.values(), default=0)
+    bars = []
+    for index in range(days):
+        day = start + datetime.timedelta(days=index)
+        count = per_day.get(day, 0)
+        bar_height = round(count / peak * (height - 20)) if peak else 0
+        bars.append(
+            {
+                "x": index * (width + gap),
+                "y": height - bar_height,
+                "height": bar_height,
+                "day": day,
+                "count": count,
+                "label": day.strftime("%d %b") if index % 5 == 0 or index == days - 1 else "",
+            }
+        )
+    return {
+        "bars": bars,
+        "width": days * (width + gap),
+        "height": height,
+        "bar_width": width,
+        "peak": peak,
+        "total": sum(per_day.values()),
+        "days": days,
+    }
+
+
+def _last_received_at() -> Subquery:
+    """The newest event's time, one index probe per endpoint (not a MAX over all its events)."""
+    newest = WebhookEvent.objects.filter(endpoint=OuterRef("pk")).order_by("-pk").values("received_at")[:1]
+    return Subquery(newest)
+
+
+def _last_delivery_per_endpoint() -> QuerySet[Endpoint]:
+    return Endpoint.objects.annotate(last_received_at=_last_received_at()).order_by("name")
