@@ -21,8 +21,21 @@ VISIBLE_CHARACTERS = 4
 _PLACEHOLDER = "TOKEN"
 _PATH_KEYS = ("PATH_INFO", "REQUEST_URI", "RAW_URI", "SCRIPT_URL", "SCRIPT_URI")
 
-#: Loggers whose records may contain a webhook path: requests (4xx/5xx), runserver.
-LOGGERS = ("django.request", "django.server", "django.security.csrf")
+#: Loggers whose records may contain a webhook path: requests (4xx/5xx), runserver,
+#: and the security loggers Django writes to before any view runs (e.g. a bad Host
+#: header), whose records carry the unredacted request into error reports.
+#: A logger's filters see only its own records, so each is listed.
+LOGGERS = (
+    "django.request",
+    "django.server",
+    "django.security.csrf",
+    "django.security.DisallowedHost",
+    "django.security.RequestDataTooBig",
+    "django.security.TooManyFieldsSent",
+    "django.security.TooManyFilesSent",
+    "django.security.SuspiciousMultipartForm",
+    "django.security.SuspiciousOperation",
+)
 
 
 def mask_token(token: str) -> str:
@@ -39,6 +52,15 @@ def redact_request(request: HttpRequest, token: str) -> None:
         value = request.META.get(key)
         if isinstance(value, str) and token in value:
             request.META[key] = value.replace(token, masked)
+
+
+def redact_request_paths(request: HttpRequest) -> None:
+    """Mask every webhook token in ``request``'s path, for a request the view never saw."""
+    pattern = _webhook_path_pattern()
+    if pattern is None:
+        return
+    for match in list(pattern.finditer(request.path)):
+        redact_request(request, match.group("token"))
 
 
 def redact_text(text: str) -> str:
@@ -70,6 +92,10 @@ class RedactTokensFilter(logging.Filter):
     """Rewrite a record's message with webhook tokens masked; never drop a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if isinstance(request, HttpRequest):
+            # Error reports (AdminEmailHandler) print the request's path and META.
+            redact_request_paths(request)
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is not ours to fix

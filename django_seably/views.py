@@ -55,7 +55,11 @@ class WebhookView(View):
                 return response
             if request.method == "POST":
                 return self.receive(request, endpoint)
-            return JsonResponse({"status": "ready"})
+            response = JsonResponse({"status": "ready"})
+            if request.method == "HEAD":
+                # Servers drop a HEAD body anyway; gunicorn logs a warning for each one sent.
+                response.content = b""
+            return response
         except WebhookRejected as error:
             return _error(str(error), status=error.status_code)
         except DatabaseError:

@@ -1,0 +1,361 @@
+"""Serve the app under gunicorn, on a database of its own, for black-box HTTP tests (tests/test_http.py).
+
+Nothing here uses pytest-django's test database: the server process and the
+tests share a database created (and dropped) here, read back with plain
+sqlite3 / psycopg connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import importlib
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Bounds, in seconds.
+COMMAND_TIMEOUT = 120
+START_TIMEOUT = 20
+STOP_TIMEOUT = 15
+
+#: gunicorn's error log on stderr, plus the root logger at INFO, so that the
+#: records Django writes for 4xx/5xx responses ("Not Found: /seably/…/") reach
+#: stderr too: with DEBUG = False Django's own console handler drops them, and
+#: the token check on stderr would prove nothing. The access log stays off
+#: (gunicorn enables it whenever a log config is given, so it is silenced here).
+LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "INFO", "handlers": ["error_console"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+}
+
+
+# --- databases ---------------------------------------------------------------------
+
+
+class Database:
+    """A database of its own for a server process; ``env`` selects it in tests/settings.py."""
+
+    vendor = ""
+    env: dict[str, str]
+
+    def create(self) -> None:
+        raise NotImplementedError
+
+    def drop(self) -> None:
+        raise NotImplementedError
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run ``sql`` (``%s`` placeholders) on a fresh connection and return the rows as dicts."""
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run a writing statement (``%s`` placeholders) and commit it; return the row count."""
+        raise NotImplementedError
+
+
+class SQLiteDatabase(Database):
+    vendor = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.env = {"SEABLY_TEST_DB_NAME": str(path)}
+
+    def create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def drop(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=20)) as connection:
+            connection.row_factory = sqlite3.Row
+            return [dict(row) for row in connection.execute(sql.replace("%s", "?"), params)]
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=20)) as connection, connection:
+            return connection.execute(sql.replace("%s", "?"), params).rowcount
+
+
+class PostgresDatabase(Database):
+    """``CREATE DATABASE seably_http_<random>`` on the server PG* points at; dropped afterwards."""
+
+    vendor = "postgresql"
+
+    def __init__(self) -> None:
+        self.name = f"seably_http_{secrets.token_hex(6)}"
+        self.env = {"SEABLY_TEST_DB_NAME": self.name}
+
+    @staticmethod
+    def _connect(dbname: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(
+            dbname=dbname,
+            user=os.environ.get("PGUSER", "postgres"),
+            host=os.environ.get("PGHOST", "127.0.0.1"),
+            port=os.environ.get("PGPORT", "5432"),
+            autocommit=True,
+            connect_timeout=10,
+        )
+
+    def create(self) -> None:
+        with self._connect(os.environ.get("PGDATABASE", "postgres")) as connection:
+            connection.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        with self._connect(os.environ.get("PGDATABASE", "postgres")) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.name,),
+            )
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.name}"')
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        from psycopg.rows import dict_row
+
+        with self._connect(self.name) as connection, connection.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        with self._connect(self.name) as connection:  # autocommit
+            return int(connection.execute(sql, params).rowcount)
+
+
+def database_for(vendor: str, tmp_dir: Path) -> Database:
+    if vendor == "postgresql":
+        return PostgresDatabase()
+    return SQLiteDatabase(tmp_dir / "seably_http.sqlite3")
+
+
+# --- Django commands ---------------------------------------------------------------------
+
+
+def server_env(database: Database) -> dict[str, str]:
+    """The test process's environment (PG* included) with the server's settings and database."""
+    env = dict(os.environ)
+    env.update(database.env)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_django(env: Mapping[str, str], *args: str) -> str:
+    """Run ``python -m django ARGS`` in the repo root; return its stdout, fail with its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        cwd=REPO_ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"`django {' '.join(args)}` exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+_WEBHOOK_PATH = re.compile(r"^(/\S+/)$", re.MULTILINE)
+
+
+def create_endpoint(env: Mapping[str, str], name: str) -> str:
+    """Create an endpoint with ``seably_endpoint create`` and return the webhook path it printed."""
+    output = run_django(env, "seably_endpoint", "create", name)
+    paths = _WEBHOOK_PATH.findall(output)
+    if len(paths) != 1:
+        raise RuntimeError(f"expected one webhook path in the output of seably_endpoint create, got {output!r}")
+    return str(paths[0])
+
+
+# --- gunicorn ---------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running ``gunicorn tests.wsgi:application`` in its own process group."""
+
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+    stderr_path: Path
+    stopped: bool = field(default=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stderr(self) -> str:
+        """What the server wrote to stderr (its error log) and stdout, so far."""
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM the process group, wait (bounded), SIGKILL it if it is still there."""
+        if self.stopped:
+            return
+        self.stopped = True
+        for sig, timeout in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                continue
+            break
+        # Workers left behind by a killed master: make sure the group is gone.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _listening_socket(host: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+def start_gunicorn(env: Mapping[str, str], log_dir: Path, ready_path: str, *, host: str = "127.0.0.1") -> Server:
+    """Start gunicorn on a free port of ``host`` and wait until ``GET ready_path`` answers 200.
+
+    The port is bound here and handed over as ``fd://N``, so no other process can
+    take it between choosing and binding it.
+    """
+    sock = _listening_socket(host)
+    port = sock.getsockname()[1]
+    stderr_path = log_dir / "gunicorn.stderr.log"
+    log_config = log_dir / "gunicorn.log-config.json"
+    log_config.write_text(json.dumps(LOG_CONFIG))
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "tests.wsgi:application",
+        "--bind",
+        f"fd://{sock.fileno()}",
+        "--workers",
+        "2",
+        "--timeout",
+        "20",
+        "--graceful-timeout",
+        "5",
+        "--log-config-json",
+        str(log_config),
+    ]
+    if _has_setting("control_socket_disable"):
+        # gunicorn 24+ opens a control socket in ~/.gunicorn by default: one path for
+        # every server, so two test runs at once would fight over it.
+        command.append("--no-control-socket")
+    # stdout goes to the same file: whatever the server writes anywhere is checked for the token.
+    with sock, stderr_path.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            pass_fds=(sock.fileno(),),
+            start_new_session=True,
+        )
+    server = Server(process=process, host=host, port=port, stderr_path=stderr_path)
+    try:
+        _wait_until_ready(server, ready_path)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _has_setting(name: str) -> bool:
+    config = importlib.import_module("gunicorn.config")  # untyped: no stubs needed
+    return name in config.Config().settings
+
+
+def _wait_until_ready(server: Server, path: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    last_error = "no attempt"
+    for _attempt in range(1000):
+        if server.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{server.stderr()}")
+        if time.monotonic() > deadline:
+            break
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=2)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                return
+            last_error = f"GET answered {response.status}"
+        except OSError as error:
+            last_error = repr(error)
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT} s ({last_error}):\n{server.stderr()}")
+
+
+@dataclass(frozen=True)
+class LiveApp:
+    """What the tests get: where the app is, its webhook path and its database."""
+
+    server: Server
+    webhook_path: str
+    database: Database
+    env: Mapping[str, str]
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def token(self) -> str:
+        return self.webhook_path.rstrip("/").rsplit("/", 1)[1]
+
+
+@contextlib.contextmanager
+def live_app(vendor: str, tmp_dir: Path) -> Iterator[LiveApp]:
+    """Create a database, migrate it, create an endpoint, serve the app; undo it all afterwards."""
+    database = database_for(vendor, tmp_dir)
+    database.create()
+    try:
+        env = server_env(database)
+        run_django(env, "migrate", "--no-input", "-v", "0")
+        webhook_path = create_endpoint(env, "http")
+        server = start_gunicorn(env, tmp_dir, webhook_path)
+        try:
+            yield LiveApp(server=server, webhook_path=webhook_path, database=database, env=env)
+        finally:
+            server.stop()
+    finally:
+        database.drop()
