@@ -85,9 +85,13 @@ def _datetime(value: Any) -> datetime.datetime | None:
         return None
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=datetime.UTC)
-    if not settings.USE_TZ:
-        # Databases refuse aware datetimes when USE_TZ is off; store local time.
-        parsed = timezone.make_naive(parsed)
+    try:
+        parsed.astimezone(datetime.UTC)  # out of range once normalised, e.g. 0001-01-01T00:00+01:00
+        if not settings.USE_TZ:
+            # Databases refuse aware datetimes when USE_TZ is off; store local time.
+            parsed = timezone.make_naive(parsed)
+    except OverflowError:
+        return None
     return parsed
 
 

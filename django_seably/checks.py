@@ -38,6 +38,8 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
                 id="django_seably.E003",
             )
         )
+    if config.get("PROCESSING") == "tasks":
+        errors.extend(_check_tasks())
     if "MAX_BODY_SIZE" in config and not _is_positive_int(config["MAX_BODY_SIZE"]):
         errors.append(
             Error(
@@ -48,6 +50,21 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     if "CERTIFICATE_FIELDS" in config:
         errors.extend(_check_certificate_fields(config["CERTIFICATE_FIELDS"]))
     return errors
+
+
+def _check_tasks() -> list[CheckMessage]:
+    from django_seably.tasks import process_event_task
+
+    if process_event_task is None:
+        return [
+            Error(
+                'SEABLY["PROCESSING"] is "tasks" but no tasks framework is installed.',
+                hint='Use Django 6, or install django-tasks (pip install "django-seably[tasks]"), '
+                'or set PROCESSING to "inline".',
+                id="django_seably.E007",
+            )
+        ]
+    return []
 
 
 def _is_positive_int(value: object) -> bool:

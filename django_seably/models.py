@@ -160,10 +160,12 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         overwrite = [f.name for f in Certificate._meta.concrete_fields if f.name not in kept]
         new_event_id = certificate.event_id
         row = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite)
+        # Only the insert branch stores the attempted row's own creation time and
+        # event; concurrent inserts from other events differ at least in the event.
+        inserted = row["created_at"] == certificate.created_at and row["event_id"] == new_event_id
         for attname, value in row.items():
             setattr(certificate, attname, value)
-        # Only the insert branch stores this event as the certificate's creator.
-        return bool(new_event_id is not None and row["event_id"] == new_event_id)
+        return bool(inserted)
 
 
 class Certificate(models.Model):

@@ -59,7 +59,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         url: str = options["url"]
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise CommandError(f"{url!r} is not an http(s) URL.")
+            raise CommandError(f"{redact_url(url)!r} is not an http(s) URL.")
         if options["file"]:
             try:
                 body = options["file"].read_bytes()

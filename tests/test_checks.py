@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_seably.checks import check_settings
+
+VALID_KEYS_HINT = "Valid keys: CERTIFICATE_FIELDS, MAX_BODY_SIZE, PROCESSING."
+VALID_COLUMNS_HINT = "Valid columns: learner_email, learner_name, course_name, issued_at, expires_on, url."
+
+
+def check_error_codes() -> list[str]:
+    return [error.id for error in check_settings()]
+
+
+class TestValidConfigurations:
+    def test_absent_setting_gives_no_errors(self, settings):
+        del settings.SEABLY
+
+        assert check_settings() == []
+
+    def test_empty_dict_gives_no_errors(self, settings):
+        settings.SEABLY = {}
+
+        assert check_settings() == []
+
+    def test_default_values_give_no_errors(self, settings):
+        settings.SEABLY = {"PROCESSING": "inline", "MAX_BODY_SIZE": 1024 * 1024, "CERTIFICATE_FIELDS": {}}
+
+        assert check_settings() == []
+
+    def test_full_valid_dict_gives_no_errors(self, settings):
+        settings.SEABLY = {
+            "PROCESSING": "tasks",
+            "MAX_BODY_SIZE": 1,
+            "CERTIFICATE_FIELDS": {
+                "learner_email": ["user.email", "email"],
+                "learner_name": [["user.first_name", "user.last_name"], "user.name"],
+                "course_name": ["course.name"],
+                "issued_at": ["created_at"],
+                "expires_on": ["valid_until"],
+                "url": ["links.self.href"],
+            },
+        }
+
+        assert check_settings() == []
+
+    def test_empty_path_list_is_valid(self, settings):
+        settings.SEABLY = {"CERTIFICATE_FIELDS": {"url": []}}
+
+        assert check_settings() == []
+
+
+class TestNotADict:
+    @pytest.mark.parametrize(
+        ("value", "type_name"), [([], "list"), (None, "NoneType"), ("inline", "str"), ((("PROCESSING", "x"),), "tuple")]
+    )
+    def test_seably_not_a_dict_is_e001(self, settings, value, type_name):
+        settings.SEABLY = value
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E001"]
+        assert errors[0].msg == f"SEABLY must be a dict, not {type_name}."
+        assert errors[0].hint == "Set SEABLY = {} or remove it to use the defaults."
+        assert errors[0].level == checks.ERROR
+
+
+class TestUnknownKey:
+    def test_unknown_key_is_e002_naming_the_key(self, settings):
+        settings.SEABLY = {"MAX_BODY": 100}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E002"]
+        assert errors[0].msg == "SEABLY has unknown key 'MAX_BODY'."
+        assert errors[0].hint == VALID_KEYS_HINT
+
+    def test_lowercase_key_is_unknown(self, settings):
+        settings.SEABLY = {"processing": "inline"}
+
+        errors = check_settings()
+
+        assert [error.msg for error in errors] == ["SEABLY has unknown key 'processing'."]
+
+    def test_each_unknown_key_gets_its_own_error(self, settings):
+        settings.SEABLY = {"A": 1, "B": 2, "PROCESSING": "inline"}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E002", "django_seably.E002"]
+        assert [error.msg for error in errors] == ["SEABLY has unknown key 'A'.", "SEABLY has unknown key 'B'."]
+
+
+class TestProcessing:
+    @pytest.mark.parametrize("value", ["celery", "INLINE", "", None, 1, ["inline"]])
+    def test_processing_not_inline_or_tasks_is_e003(self, settings, value):
+        settings.SEABLY = {"PROCESSING": value}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E003"]
+        assert errors[0].msg == f'SEABLY["PROCESSING"] must be "inline" or "tasks", not {value!r}.'
+
+    @pytest.mark.parametrize("value", ["inline", "tasks"])
+    def test_processing_modes_are_valid(self, settings, value):
+        settings.SEABLY = {"PROCESSING": value}
+
+        assert check_error_codes() == []
+
+    def test_tasks_mode_without_a_tasks_framework_is_an_error(self, settings):
+        settings.SEABLY = {"PROCESSING": "tasks"}
+
+        with mock.patch("django_seably.tasks.process_event_task", None):
+            messages = checks.run_checks()
+
+        assert [
+            message.id
+            for message in messages
+            if message.level >= checks.ERROR and (message.id or "").startswith("django_seably.")
+        ]
+
+
+class TestMaxBodySize:
+    @pytest.mark.parametrize("value", [True, False, 0, -1, "1", 1.5, None, 10.0])
+    def test_max_body_size_not_a_positive_int_is_e004(self, settings, value):
+        settings.SEABLY = {"MAX_BODY_SIZE": value}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E004"]
+        assert errors[0].msg == f'SEABLY["MAX_BODY_SIZE"] must be a positive int (bytes), not {value!r}.'
+
+    @pytest.mark.parametrize("value", [1, 100, 50 * 1024 * 1024])
+    def test_positive_int_is_valid(self, settings, value):
+        settings.SEABLY = {"MAX_BODY_SIZE": value}
+
+        assert check_error_codes() == []
+
+
+class TestCertificateFields:
+    @pytest.mark.parametrize(("value", "type_name"), [([], "list"), (None, "NoneType"), ("user.email", "str")])
+    def test_certificate_fields_not_a_dict_is_e005(self, settings, value, type_name):
+        settings.SEABLY = {"CERTIFICATE_FIELDS": value}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E005"]
+        assert errors[0].msg == f'SEABLY["CERTIFICATE_FIELDS"] must be a dict, not {type_name}.'
+        assert errors[0].hint == 'Map a column name to a list of paths, e.g. {"learner_email": ["user.email"]}.'
+
+    def test_unknown_column_is_e006_naming_the_column(self, settings):
+        settings.SEABLY = {"CERTIFICATE_FIELDS": {"score": ["score"]}}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E006"]
+        assert errors[0].msg == "SEABLY[\"CERTIFICATE_FIELDS\"] has unknown column 'score'."
+        assert errors[0].hint == VALID_COLUMNS_HINT
+
+    @pytest.mark.parametrize(
+        "paths",
+        [
+            [""],
+            ["a..b"],
+            [".a"],
+            ["a."],
+            ["user.email", ""],
+            "user.email",
+            None,
+            {"user.email": 1},
+            [1, 2],
+            ["user.email", 3],
+            [[]],
+            [["user.first_name", ""]],
+            [["user.first_name", 1]],
+            [["user.first_name", ["user.last_name"]]],
+            [None],
+        ],
+    )
+    def test_bad_path_list_is_e005(self, settings, paths):
+        settings.SEABLY = {"CERTIFICATE_FIELDS": {"learner_name": paths}}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E005"]
+        assert errors[0].msg == (
+            "SEABLY[\"CERTIFICATE_FIELDS\"]['learner_name'] must be a list of dotted paths "
+            f"(a path may itself be a list of paths to join), not {paths!r}."
+        )
+
+    def test_every_bad_column_gets_its_own_error(self, settings):
+        settings.SEABLY = {"CERTIFICATE_FIELDS": {"url": [""], "nope": ["x"], "learner_email": ["ok"], "course": []}}
+
+        assert check_error_codes() == ["django_seably.E005", "django_seably.E006", "django_seably.E006"]
+
+
+def test_all_problems_are_reported_together(settings):
+    settings.SEABLY = {
+        "EXTRA": 1,
+        "PROCESSING": "celery",
+        "MAX_BODY_SIZE": 0,
+        "CERTIFICATE_FIELDS": {"url": "url", "score": []},
+    }
+
+    assert check_error_codes() == [
+        "django_seably.E002",
+        "django_seably.E003",
+        "django_seably.E004",
+        "django_seably.E005",
+        "django_seably.E006",
+    ]
+
+
+@pytest.mark.django_db  # Django 6's check command opens a connection
+class TestRegistered:
+    @override_settings(SEABLY={"PROCESSING": "celery"})
+    def test_check_command_fails_on_a_bad_setting(self):
+        with pytest.raises(SystemCheckError) as raised:
+            call_command("check")
+
+        assert "django_seably.E003" in str(raised.value)
+        assert 'SEABLY["PROCESSING"] must be "inline" or "tasks", not \'celery\'.' in str(raised.value)
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": "1"})
+    def test_check_command_names_the_key(self):
+        with pytest.raises(SystemCheckError) as raised:
+            call_command("check")
+
+        assert "SEABLY[\"MAX_BODY_SIZE\"] must be a positive int (bytes), not '1'." in str(raised.value)
+
+    @override_settings(SEABLY={"PROCESSING": "inline"})
+    def test_check_command_passes_on_a_good_setting(self, capsys):
+        call_command("check")
+
+        assert "System check identified no issues" in capsys.readouterr().out
+
+    def test_check_is_registered(self):
+        assert check_settings in checks.registry.registry.get_checks()

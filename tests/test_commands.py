@@ -1,0 +1,545 @@
+from __future__ import annotations
+
+import datetime
+import errno
+import io
+import itertools
+import json
+import os
+import re
+import socket
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from django.utils import timezone
+
+from django_seably.models import Certificate, Endpoint, WebhookEvent
+from django_seably.payloads import fingerprint
+from tests.conftest import load_payload
+from tests.factories import EndpointFactory, WebhookEventFactory, certificate_body
+
+Status = WebhookEvent.Status
+
+
+def run(*args: Any) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def invalid_event(body: str = "{oops", **kwargs: Any) -> WebhookEvent:
+    """An event stored as invalid, as the view stores one."""
+    defaults: dict[str, Any] = {
+        "status": Status.INVALID,
+        "payload": None,
+        "body": body,
+        "fingerprint": fingerprint({"invalid": body}),
+        "event_type": "",
+        "object_type": None,
+        "object_id": None,
+        "last_error": "Body is not valid JSON (Expecting property name enclosed in double quotes: ...).",
+    }
+    return WebhookEventFactory(**{**defaults, **kwargs})
+
+
+_deliveries = itertools.count()
+
+
+def unprocessable_event(**kwargs: Any) -> WebhookEvent:
+    """A failed certificate.created without payload.data: it fails again whenever processed."""
+    payload = {"event": "certificate.created", "payload": {}, "delivery": next(_deliveries)}
+    return WebhookEventFactory(failed=True, payload=payload, object_type=None, object_id=None, **kwargs)
+
+
+@pytest.mark.django_db
+class TestEndpointCreate:
+    def test_create_prints_the_url_path(self):
+        output = run("seably_endpoint", "create", "production")
+
+        endpoint = Endpoint.objects.get()
+        assert endpoint.name == "production"
+        assert endpoint.is_active
+        assert output == (
+            "Created endpoint 'production'. Register this URL on Seably, after your site's https:// origin:\n"
+            f"{reverse('django_seably:webhook', kwargs={'token': endpoint.token})}\n"
+        )
+
+    def test_printed_path_equals_the_reversed_url(self):
+        path = run("seably_endpoint", "create", "staging").splitlines()[-1]
+
+        endpoint = Endpoint.objects.get(name="staging")
+        assert path == reverse("django_seably:webhook", kwargs={"token": endpoint.token})
+        assert path == f"/seably/{endpoint.token}/"
+
+    def test_token_is_long_and_url_safe(self):
+        path = run("seably_endpoint", "create", "production").splitlines()[-1]
+
+        token = path.removeprefix("/seably/").removesuffix("/")
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", token)
+        assert Endpoint.objects.get().token == token
+
+    def test_name_is_stripped(self):
+        run("seably_endpoint", "create", "  production  ")
+
+        assert Endpoint.objects.get().name == "production"
+
+    def test_name_of_100_characters_is_accepted(self):
+        run("seably_endpoint", "create", "n" * 100)
+
+        assert Endpoint.objects.get().name == "n" * 100
+
+    def test_duplicate_name_is_an_error(self):
+        existing = EndpointFactory(name="production")
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint", "create", " production ")
+
+        assert str(raised.value) == "An endpoint named 'production' already exists."
+        assert list(Endpoint.objects.values_list("token", flat=True)) == [existing.token]
+
+    @pytest.mark.parametrize("name", ["", "   ", "\t"])
+    def test_empty_name_is_an_error(self, name):
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint", "create", name)
+
+        assert str(raised.value) == "The endpoint name must not be empty."
+        assert not Endpoint.objects.exists()
+
+    def test_too_long_name_is_an_error(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint", "create", "n" * 101)
+
+        assert str(raised.value) == "The endpoint name is longer than 100 characters."
+        assert not Endpoint.objects.exists()
+
+
+@pytest.mark.django_db
+class TestEndpointList:
+    def test_list_shows_masked_tokens_only(self):
+        production = EndpointFactory(name="production")
+        old = EndpointFactory(name="old", is_active=False)
+
+        output = run("seably_endpoint", "list")
+
+        assert output == (
+            f"old\tinactive\ttoken {old.token[:4]}…\tcreated {old.created_at:%Y-%m-%d %H:%M}\n"
+            f"production\tactive\ttoken {production.token[:4]}…\tcreated {production.created_at:%Y-%m-%d %H:%M}\n"
+        )
+        assert production.token not in output
+        assert old.token not in output
+
+    def test_list_without_endpoints_says_how_to_create_one(self):
+        assert run("seably_endpoint", "list") == (
+            "No endpoints yet. Create one with: manage.py seably_endpoint create NAME\n"
+        )
+
+
+class TestEndpointArguments:
+    def test_missing_subcommand_is_an_error(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint")
+
+        assert str(raised.value) == "Error: the following arguments are required: {create,list}"
+
+    def test_unknown_subcommand_is_an_error(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint", "delete")
+
+        assert str(raised.value).startswith("Error: argument {create,list}: invalid choice: 'delete'")
+
+    def test_create_without_a_name_is_an_error(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint", "create")
+
+        assert str(raised.value) == "Error: the following arguments are required: name"
+
+
+@pytest.mark.django_db
+class TestReprocess:
+    def test_no_selection_is_an_error(self):
+        WebhookEventFactory(failed=True)
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_reprocess")
+
+        assert str(raised.value) == "Say which events to reprocess: --failed, --pending, --invalid and/or --id N ..."
+        assert WebhookEvent.objects.get().status == Status.FAILED
+
+    def test_older_than_alone_is_no_selection(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_reprocess", "--older-than", "5")
+
+        assert str(raised.value) == "Say which events to reprocess: --failed, --pending, --invalid and/or --id N ..."
+
+    def test_failed_events_are_processed(self, created):
+        event = WebhookEventFactory(
+            failed=True, payload=certificate_body("SB-00000042", user={"email": "ingrid.solberg@example.com"})
+        )
+
+        output = run("seably_reprocess", "--failed")
+
+        assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
+        event.refresh_from_db()
+        assert event.status == Status.PROCESSED
+        assert (event.attempts, event.last_error) == (2, "")
+        assert event.processed_at is not None
+        certificate = Certificate.objects.get()
+        assert (certificate.seably_id, certificate.learner_email) == ("SB-00000042", "ingrid.solberg@example.com")
+        assert certificate.event == event
+        assert created.call_count == 1
+
+    def test_failed_selects_only_failed_events(self):
+        failed = WebhookEventFactory(failed=True)
+        pending = WebhookEventFactory()
+        processed = WebhookEventFactory(processed=True)
+
+        output = run("seably_reprocess", "--failed")
+
+        assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
+        assert dict(WebhookEvent.objects.values_list("pk", "status")) == {
+            failed.pk: Status.PROCESSED,
+            pending.pk: Status.PENDING,
+            processed.pk: Status.PROCESSED,
+        }
+        assert Certificate.objects.get().event_id == failed.pk
+
+    def test_pending_events_are_processed(self, received):
+        events = [WebhookEventFactory(), WebhookEventFactory()]
+        failed = WebhookEventFactory(failed=True)
+
+        output = run("seably_reprocess", "--pending")
+
+        assert output == "Reprocessed 2 events: 2 processed, 0 failed, 0 invalid, 0 skipped.\n"
+        assert set(WebhookEvent.objects.filter(status=Status.PROCESSED).values_list("pk", flat=True)) == {
+            event.pk for event in events
+        }
+        assert WebhookEvent.objects.get(pk=failed.pk).status == Status.FAILED
+        assert Certificate.objects.count() == 2
+        assert received.call_count == 2
+
+    def test_event_that_fails_again_is_counted_failed(self):
+        event = unprocessable_event()
+
+        output = run("seably_reprocess", "--failed")
+
+        assert output == "Reprocessed 1 event: 0 processed, 1 failed, 0 invalid, 0 skipped.\n"
+        event.refresh_from_db()
+        assert event.status == Status.FAILED
+        assert event.attempts == 2
+        assert "ProcessingError: certificate.created has no payload.data object." in event.last_error
+
+    def test_invalid_body_stays_invalid(self):
+        event = invalid_event()
+
+        output = run("seably_reprocess", "--invalid")
+
+        assert output == "Reprocessed 1 event: 0 processed, 0 failed, 1 invalid, 0 skipped.\n"
+        event.refresh_from_db()
+        assert event.status == Status.INVALID
+        assert (event.payload, event.attempts, event.body) == (None, 0, "{oops")
+
+    def test_invalid_body_that_parses_now_is_processed(self):
+        body = load_payload("certificate_created_flat.json").decode()
+        event = invalid_event(body=body)
+
+        output = run("seably_reprocess", "--invalid")
+
+        assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
+        event.refresh_from_db()
+        assert event.status == Status.PROCESSED
+        assert event.payload == json.loads(body)
+        assert (event.event_type, event.object_type, event.object_id) == (
+            "certificate.created",
+            "certificate",
+            "SB-00000042",
+        )
+        assert Certificate.objects.get().seably_id == "SB-00000042"
+
+    def test_flags_combine(self):
+        WebhookEventFactory(failed=True)
+        WebhookEventFactory()
+        invalid_event()
+
+        output = run("seably_reprocess", "--failed", "--pending", "--invalid")
+
+        assert output == "Reprocessed 3 events: 2 processed, 0 failed, 1 invalid, 0 skipped.\n"
+
+    def test_ids_select_events_of_any_status(self):
+        failed = WebhookEventFactory(failed=True)
+        processed = WebhookEventFactory(processed=True)
+        other = WebhookEventFactory(failed=True)
+
+        output = run("seably_reprocess", "--id", str(failed.pk), str(processed.pk))
+
+        assert output == "Reprocessed 2 events: 1 processed, 0 failed, 0 invalid, 1 skipped.\n"
+        assert WebhookEvent.objects.get(pk=failed.pk).status == Status.PROCESSED
+        assert WebhookEvent.objects.get(pk=other.pk).status == Status.FAILED
+
+    def test_ids_combine_with_flags(self):
+        failed = WebhookEventFactory(failed=True)
+        pending = WebhookEventFactory()
+
+        output = run("seably_reprocess", "--failed", "--id", str(pending.pk), str(failed.pk))
+
+        assert output == "Reprocessed 2 events: 2 processed, 0 failed, 0 invalid, 0 skipped.\n"
+
+    def test_processed_events_are_skipped(self, received):
+        event = WebhookEventFactory(processed=True)
+
+        output = run("seably_reprocess", "--id", str(event.pk))
+
+        assert output == "Reprocessed 1 event: 0 processed, 0 failed, 0 invalid, 1 skipped.\n"
+        event.refresh_from_db()
+        assert event.attempts == 1
+        assert not Certificate.objects.exists()
+        assert received.call_count == 0
+
+    def test_unknown_ids_are_an_error_naming_them(self):
+        known = WebhookEventFactory(failed=True)
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_reprocess", "--id", "999999", str(known.pk), "999998")
+
+        assert str(raised.value) == "No event with id 999998, 999999."
+        assert WebhookEvent.objects.get().status == Status.FAILED
+
+    def test_id_must_be_an_integer(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_reprocess", "--id", "abc")
+
+        assert str(raised.value) == "Error: argument --id: invalid int value: 'abc'"
+
+    def test_nothing_to_do_says_so(self):
+        assert run("seably_reprocess", "--failed") == (
+            "Reprocessed 0 events: 0 processed, 0 failed, 0 invalid, 0 skipped.\n"
+        )
+
+    def test_older_than_selects_by_received_at(self):
+        now = timezone.now()
+        old = WebhookEventFactory(failed=True, received_at=now - datetime.timedelta(minutes=61))
+        recent = WebhookEventFactory(failed=True, received_at=now - datetime.timedelta(minutes=59))
+
+        output = run("seably_reprocess", "--failed", "--older-than", "60")
+
+        assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
+        assert WebhookEvent.objects.get(pk=old.pk).status == Status.PROCESSED
+        assert WebhookEvent.objects.get(pk=recent.pk).status == Status.FAILED
+
+    def test_older_than_applies_to_ids_too(self):
+        recent = WebhookEventFactory(failed=True)
+
+        output = run("seably_reprocess", "--id", str(recent.pk), "--older-than", "10")
+
+        assert output == "Reprocessed 0 events: 0 processed, 0 failed, 0 invalid, 0 skipped.\n"
+        assert WebhookEvent.objects.get().status == Status.FAILED
+
+    def test_older_than_zero_selects_everything_received_so_far(self):
+        WebhookEventFactory(failed=True)
+
+        output = run("seably_reprocess", "--failed", "--older-than", "0")
+
+        assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
+
+    def test_negative_older_than_is_an_error(self):
+        WebhookEventFactory(failed=True)
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_reprocess", "--failed", "--older-than", "-1")
+
+        assert str(raised.value) == "--older-than must be 0 or more minutes."
+        assert WebhookEvent.objects.get().status == Status.FAILED
+
+    @pytest.mark.parametrize("count", [9, 10])
+    def test_more_events_than_a_batch_are_all_processed(self, monkeypatch, count):
+        monkeypatch.setattr("django_seably.management.commands.seably_reprocess.BATCH_SIZE", 3)
+        WebhookEventFactory.create_batch(count, failed=True)
+
+        output = run("seably_reprocess", "--failed")
+
+        assert output == f"Reprocessed {count} events: {count} processed, 0 failed, 0 invalid, 0 skipped.\n"
+        assert set(WebhookEvent.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+        assert Certificate.objects.count() == count
+
+    def test_events_failing_again_do_not_stop_the_batches(self, monkeypatch):
+        monkeypatch.setattr("django_seably.management.commands.seably_reprocess.BATCH_SIZE", 3)
+        for _ in range(4):
+            unprocessable_event()
+            WebhookEventFactory(failed=True)
+
+        output = run("seably_reprocess", "--failed")
+
+        assert output == "Reprocessed 8 events: 4 processed, 4 failed, 0 invalid, 0 skipped.\n"
+        assert WebhookEvent.objects.filter(status=Status.FAILED).count() == 4
+
+
+# --- seably_send_test_event ---------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def live_endpoint(transactional_db: None) -> Endpoint:
+    return EndpointFactory(name="live")
+
+
+@pytest.fixture
+def webhook_url(live_server: Any, live_endpoint: Endpoint) -> str:
+    return f"{live_server.url}{live_endpoint.webhook_path}"
+
+
+class TestSendTestEvent:
+    def test_sends_an_accepted_certificate_created(self, webhook_url, live_endpoint, live_server):
+        output = run("seably_send_test_event", webhook_url)
+
+        event = WebhookEvent.objects.get()
+        assert event.event_type == "certificate.created"
+        assert event.status == Status.PROCESSED
+        assert event.endpoint == live_endpoint
+        assert event.headers["User-Agent"] == "django-seably"
+        certificate = Certificate.objects.get()
+        assert re.fullmatch(r"SB-TEST-[0-9A-F]{8}", certificate.seably_id)
+        assert certificate.learner_email == "test.learner@example.com"
+        assert certificate.learner_name == "Test Learner"
+        assert certificate.course_name == "django-seably test course"
+        assert certificate.issued_at is not None
+        assert certificate.expires_on is not None
+        assert certificate.url == f"https://www.seably.com/certificates/{certificate.seably_id}"
+        lines = output.splitlines()
+        assert lines == [
+            f"POST {live_server.url}/seably/{live_endpoint.token[:4]}…/ ({len(event.body.encode())} bytes)",
+            f'200 {{"status": "accepted", "event_id": {event.pk}}}',
+        ]
+
+    def test_printed_url_masks_the_token(self, webhook_url, live_endpoint):
+        output = run("seably_send_test_event", webhook_url)
+
+        assert live_endpoint.token not in output
+        assert f"/seably/{live_endpoint.masked_token}/" in output
+
+    def test_each_run_sends_a_new_certificate(self, webhook_url):
+        run("seably_send_test_event", webhook_url)
+        run("seably_send_test_event", webhook_url)
+
+        assert WebhookEvent.objects.count() == 2
+        assert Certificate.objects.count() == 2
+
+    def test_file_sends_its_bytes(self, webhook_url, tmp_path):
+        body = load_payload("certificate_created_jsonapi.json")
+        path = tmp_path / "body.json"
+        path.write_bytes(body)
+
+        output = run("seably_send_test_event", webhook_url, "--file", str(path))
+
+        event = WebhookEvent.objects.get()
+        assert event.body == body.decode()
+        assert Certificate.objects.get().seably_id == "SB-00000107"
+        assert output.splitlines()[0].endswith(f"({len(body)} bytes)")
+        assert output.splitlines()[1] == f'200 {{"status": "accepted", "event_id": {event.pk}}}'
+
+    def test_file_sent_twice_is_a_duplicate(self, webhook_url, tmp_path):
+        path = tmp_path / "body.json"
+        path.write_bytes(load_payload("certificate_created_flat.json"))
+        run("seably_send_test_event", webhook_url, "--file", str(path))
+
+        output = run("seably_send_test_event", webhook_url, "--file", str(path))
+
+        event = WebhookEvent.objects.get()
+        assert event.delivery_count == 2
+        assert output.splitlines()[1] == f'200 {{"status": "duplicate", "event_id": {event.pk}}}'
+
+    def test_rejected_body_is_an_error_after_printing_the_answer(self, webhook_url, tmp_path):
+        path = tmp_path / "body.json"
+        path.write_bytes(b"[1, 2]")
+        out = io.StringIO()
+
+        with pytest.raises(CommandError) as raised:
+            call_command("seably_send_test_event", webhook_url, "--file", str(path), stdout=out)
+
+        assert str(raised.value) == "The endpoint answered 400."
+        assert out.getvalue().splitlines()[1] == '400 {"error": "Body must be a JSON object, not an array."}'
+        assert WebhookEvent.objects.get().status == Status.INVALID
+
+    def test_unknown_token_is_an_error(self, live_server, transactional_db):
+        url = f"{live_server.url}/seably/{'x' * 43}/"
+        out = io.StringIO()
+
+        with pytest.raises(CommandError) as raised:
+            call_command("seably_send_test_event", url, stdout=out)
+
+        assert str(raised.value) == "The endpoint answered 404."
+        first, answer = out.getvalue().splitlines()
+        assert re.fullmatch(rf"POST {re.escape(live_server.url)}/seably/xxxx…/ \(\d+ bytes\)", first)
+        assert answer == '404 {"error": "Not found."}'
+        assert not WebhookEvent.objects.exists()
+
+    def test_inactive_endpoint_is_an_error(self, webhook_url, live_endpoint):
+        live_endpoint.is_active = False
+        live_endpoint.save()
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_send_test_event", webhook_url)
+
+        assert str(raised.value) == "The endpoint answered 404."
+
+    def test_missing_file_is_an_error(self, tmp_path):
+        path = tmp_path / "missing.json"
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_send_test_event", "http://127.0.0.1:9/seably/x/", "--file", str(path))
+
+        assert str(raised.value) == f"Cannot read {path}: No such file or directory."
+
+    def test_directory_as_file_is_an_error(self, tmp_path):
+        with pytest.raises(CommandError) as raised:
+            run("seably_send_test_event", "http://127.0.0.1:9/seably/x/", "--file", str(tmp_path))
+
+        assert str(raised.value) == f"Cannot read {tmp_path}: Is a directory."
+
+    @pytest.mark.parametrize(
+        "url", ["ftp://example.com/seably/x/", "example.com/seably/x/", "http:///seably/x/", "/seably/x/", ""]
+    )
+    def test_url_that_is_not_http_is_an_error(self, url):
+        with pytest.raises(CommandError) as raised:
+            run("seably_send_test_event", url)
+
+        assert str(raised.value) == f"{url!r} is not an http(s) URL."
+
+    def test_url_error_masks_the_token(self):
+        token = "Abcdefghijklmnopqrstuvwxyz0123456789_-ABCDE"
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_send_test_event", f"example.com/seably/{token}/")
+
+        assert token not in str(raised.value)
+
+    def test_connection_refused_is_an_error(self):
+        port = closed_port()
+        token = "Abcdefghijklmnopqrstuvwxyz0123456789_-ABCDE"
+        out = io.StringIO()
+
+        with pytest.raises(CommandError) as raised:
+            call_command("seably_send_test_event", f"http://127.0.0.1:{port}/seably/{token}/", stdout=out)
+
+        refused = ConnectionRefusedError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
+        assert str(raised.value) == f"Could not reach http://127.0.0.1:{port}/seably/Abcd…/: {refused}"
+        assert token not in str(raised.value)
+        assert token not in out.getvalue()
+
+    def test_timeout_is_an_error(self):
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            port = server.getsockname()[1]
+
+            with pytest.raises(CommandError) as raised:
+                run("seably_send_test_event", f"http://127.0.0.1:{port}/seably/x/", "--timeout", "0.2")
+
+        assert str(raised.value) == f"Could not reach http://127.0.0.1:{port}/seably/x/: timed out"

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import copy
+
+from django.test import override_settings
+
+from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, DEFAULTS, PROCESSING_MODES, seably_settings
+
+
+class TestDefaults:
+    def test_defaults_when_setting_is_absent(self, settings):
+        del settings.SEABLY
+
+        assert seably_settings.PROCESSING == "inline"
+        assert seably_settings.MAX_BODY_SIZE == 1024 * 1024
+        assert seably_settings.CERTIFICATE_FIELDS == DEFAULT_CERTIFICATE_FIELDS
+
+    def test_defaults_when_setting_is_empty(self, settings):
+        settings.SEABLY = {}
+
+        assert seably_settings.PROCESSING == "inline"
+        assert seably_settings.MAX_BODY_SIZE == 1_048_576
+        assert seably_settings.CERTIFICATE_FIELDS == DEFAULT_CERTIFICATE_FIELDS
+
+    def test_documented_defaults(self):
+        assert DEFAULTS == {"PROCESSING": "inline", "MAX_BODY_SIZE": 1_048_576, "CERTIFICATE_FIELDS": {}}
+        assert PROCESSING_MODES == ("inline", "tasks")
+
+    def test_default_certificate_fields_cover_every_column(self):
+        assert list(DEFAULT_CERTIFICATE_FIELDS) == [
+            "learner_email",
+            "learner_name",
+            "course_name",
+            "issued_at",
+            "expires_on",
+            "url",
+        ]
+        assert DEFAULT_CERTIFICATE_FIELDS["learner_name"] == [
+            "attributes.learner_name",
+            "user.name",
+            ["user.first_name", "user.last_name"],
+            "learner_name",
+        ]
+
+
+class TestReadFresh:
+    def test_each_access_reads_the_current_setting(self, settings):
+        settings.SEABLY = {"PROCESSING": "tasks", "MAX_BODY_SIZE": 10}
+        assert seably_settings.PROCESSING == "tasks"
+        assert seably_settings.MAX_BODY_SIZE == 10
+
+        settings.SEABLY = {"PROCESSING": "inline", "MAX_BODY_SIZE": 20}
+        assert seably_settings.PROCESSING == "inline"
+        assert seably_settings.MAX_BODY_SIZE == 20
+
+    def test_override_settings_applies_and_is_undone(self):
+        with override_settings(SEABLY={"MAX_BODY_SIZE": 5}):
+            assert seably_settings.MAX_BODY_SIZE == 5
+
+        assert seably_settings.MAX_BODY_SIZE == 1_048_576
+
+    @override_settings(SEABLY={"PROCESSING": "tasks"})
+    def test_override_settings_decorator_applies(self):
+        assert seably_settings.PROCESSING == "tasks"
+        assert seably_settings.MAX_BODY_SIZE == 1_048_576
+
+    def test_changing_the_dict_in_place_is_seen(self, settings):
+        settings.SEABLY = {}
+        settings.SEABLY["MAX_BODY_SIZE"] = 7
+
+        assert seably_settings.MAX_BODY_SIZE == 7
+
+
+class TestCertificateFields:
+    def test_override_replaces_only_its_column(self, settings):
+        settings.SEABLY = {"CERTIFICATE_FIELDS": {"learner_email": ["contact.mail"]}}
+
+        fields = seably_settings.CERTIFICATE_FIELDS
+
+        assert fields["learner_email"] == ["contact.mail"]
+        assert {column: paths for column, paths in fields.items() if column != "learner_email"} == {
+            column: paths for column, paths in DEFAULT_CERTIFICATE_FIELDS.items() if column != "learner_email"
+        }
+
+    def test_override_with_an_empty_list_disables_the_column(self, settings):
+        settings.SEABLY = {"CERTIFICATE_FIELDS": {"url": []}}
+
+        assert seably_settings.CERTIFICATE_FIELDS["url"] == []
+
+    def test_override_does_not_change_the_defaults(self, settings):
+        before = copy.deepcopy(DEFAULT_CERTIFICATE_FIELDS)
+        settings.SEABLY = {"CERTIFICATE_FIELDS": {"course_name": ["training.title"], "url": ["link"]}}
+
+        assert seably_settings.CERTIFICATE_FIELDS["course_name"] == ["training.title"]
+        assert before == DEFAULT_CERTIFICATE_FIELDS
+
+        settings.SEABLY = {}
+        assert before == seably_settings.CERTIFICATE_FIELDS
+
+    def test_other_keys_leave_certificate_fields_at_default(self, settings):
+        settings.SEABLY = {"PROCESSING": "tasks"}
+
+        assert seably_settings.CERTIFICATE_FIELDS == DEFAULT_CERTIFICATE_FIELDS

@@ -1,0 +1,347 @@
+from __future__ import annotations
+
+import base64
+import datetime
+import re
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.db.models import ProtectedError
+from django.urls import reverse
+
+from django_seably import upsert
+from django_seably.certificates import extract_fields
+from django_seably.models import Certificate, Endpoint, WebhookEvent, generate_token
+from django_seably.payloads import parse_body
+from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory
+
+pytestmark = pytest.mark.django_db
+
+URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@pytest.fixture(params=["upsert", "portable"])
+def upsert_path(request: pytest.FixtureRequest) -> Iterator[mock.Mock]:
+    """Run a test through the one-statement upsert, then through the portable fallback."""
+    spy = mock.Mock(wraps=upsert._insert_or_update_portably)
+    with mock.patch.object(upsert, "_insert_or_update_portably", spy):
+        if request.param == "portable":
+            with mock.patch.object(connection.features, "supports_update_conflicts_with_target", False):
+                yield spy
+            assert spy.called
+        else:
+            yield spy
+            if connection.features.supports_update_conflicts_with_target:
+                assert not spy.called
+
+
+def new_event(endpoint: Endpoint, body: bytes) -> WebhookEvent:
+    """An unsaved event for ``body``, as the view builds it."""
+    parsed = parse_body(body)
+    return WebhookEvent(
+        endpoint=endpoint,
+        event_type=parsed.event_type,
+        object_type=parsed.object_type,
+        object_id=parsed.object_id,
+        body=parsed.text,
+        raw_body=parsed.raw,
+        payload=parsed.payload,
+        fingerprint=parsed.fingerprint,
+        status=WebhookEvent.Status.PENDING if parsed.is_valid else WebhookEvent.Status.INVALID,
+        last_error=parsed.error,
+    )
+
+
+def new_certificate(event: WebhookEvent | None, seably_id: str = "SB-00000042", **data: Any) -> Certificate:
+    data = {"type": "certificate", "id": seably_id, **data}
+    return Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
+
+
+def token_bytes(token: str) -> bytes:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
+class TestEndpointToken:
+    def test_token_generated_on_save(self):
+        endpoint = Endpoint(name="production")
+        assert endpoint.token == ""
+
+        endpoint.save()
+
+        assert URL_SAFE.fullmatch(endpoint.token)
+        assert len(endpoint.token) >= 43
+        assert len(token_bytes(endpoint.token)) >= 32
+        assert Endpoint.objects.get().token == endpoint.token
+
+    def test_token_generated_by_create(self):
+        endpoint = Endpoint.objects.create(name="production")
+
+        assert len(token_bytes(endpoint.token)) >= 32
+
+    def test_tokens_are_unique(self):
+        tokens = {EndpointFactory().token for _ in range(50)}
+
+        assert len(tokens) == 50
+
+    def test_generate_token_is_random_and_url_safe(self):
+        tokens = {generate_token() for _ in range(100)}
+
+        assert len(tokens) == 100
+        assert all(URL_SAFE.fullmatch(token) and len(token_bytes(token)) >= 32 for token in tokens)
+
+    def test_token_not_regenerated_on_later_saves(self):
+        endpoint = EndpointFactory(name="production")
+        token = endpoint.token
+
+        endpoint.name = "renamed"
+        endpoint.is_active = False
+        endpoint.save()
+        endpoint.refresh_from_db()
+        endpoint.save()
+
+        assert Endpoint.objects.get().token == token
+        assert endpoint.token == token
+
+    def test_given_token_is_kept(self):
+        endpoint = Endpoint.objects.create(name="production", token="t" * 43)
+
+        assert Endpoint.objects.get(pk=endpoint.pk).token == "t" * 43
+
+    def test_token_is_not_editable(self):
+        assert Endpoint._meta.get_field("token").editable is False
+
+
+class TestEndpoint:
+    def test_masked_token(self):
+        endpoint = EndpointFactory()
+
+        assert endpoint.masked_token == endpoint.token[:4] + "…"
+        assert endpoint.token not in endpoint.masked_token
+
+    def test_webhook_path(self):
+        endpoint = EndpointFactory()
+
+        assert endpoint.webhook_path == reverse("django_seably:webhook", kwargs={"token": endpoint.token})
+        assert endpoint.webhook_path == f"/seably/{endpoint.token}/"
+
+    def test_str_is_the_name(self):
+        assert str(EndpointFactory(name="production")) == "production"
+
+    def test_defaults(self):
+        endpoint = Endpoint.objects.create(name="production")
+
+        assert endpoint.is_active is True
+        assert endpoint.created_at is not None
+
+    def test_active_returns_only_active_endpoints(self):
+        active = EndpointFactory(name="a")
+        EndpointFactory(name="b", is_active=False)
+        other = EndpointFactory(name="c")
+
+        assert list(Endpoint.objects.active()) == [active, other]
+        assert list(Endpoint.objects.filter(name="c").active()) == [other]
+
+    def test_deleting_an_endpoint_with_events_is_refused(self):
+        event = WebhookEventFactory()
+
+        with pytest.raises(ProtectedError):
+            event.endpoint.delete()
+
+        assert Endpoint.objects.filter(pk=event.endpoint.pk).exists()
+        assert WebhookEvent.objects.filter(pk=event.pk).exists()
+
+    def test_deleting_an_endpoint_without_events_is_allowed(self):
+        endpoint = EndpointFactory()
+
+        endpoint.delete()
+
+        assert not Endpoint.objects.exists()
+
+
+class TestStr:
+    def test_event_str(self):
+        event = WebhookEventFactory()
+
+        assert str(event) == f"certificate.created #{event.pk}"
+
+    def test_invalid_event_str(self):
+        event = WebhookEventFactory(
+            event_type="", payload=None, body="{oops", fingerprint="f" * 64, object_type=None, object_id=None
+        )
+
+        assert str(event) == f"invalid body #{event.pk}"
+
+    def test_certificate_str(self):
+        assert str(CertificateFactory(seably_id="SB-00000042")) == "SB-00000042"
+
+
+class TestDeletingEvents:
+    def test_deleting_an_event_keeps_its_certificate(self):
+        certificate = CertificateFactory()
+        event = certificate.event
+
+        event.delete()
+
+        certificate.refresh_from_db()
+        assert certificate.event is None
+        assert not WebhookEvent.objects.exists()
+
+
+class TestRecordDelivery:
+    def test_inserts_then_counts(self, endpoint, upsert_path):
+        body = b'{"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "SB-1"}}}'
+        first = new_event(endpoint, body)
+
+        assert WebhookEvent.objects.record_delivery(first) is True
+
+        assert first.pk is not None
+        assert first.delivery_count == 1
+        stored = WebhookEvent.objects.get()
+        assert (stored.pk, stored.delivery_count, stored.body) == (first.pk, 1, body.decode())
+
+        again = new_event(
+            endpoint, b'{"payload": {"data": {"id": "SB-1", "type": "certificate"}}, "event": "certificate.created"}'
+        )
+
+        assert WebhookEvent.objects.record_delivery(again) is False
+
+        assert again.pk == first.pk
+        assert again.delivery_count == 2
+        stored = WebhookEvent.objects.get()
+        assert (stored.pk, stored.delivery_count) == (first.pk, 2)
+        # The first delivery's body is the one kept.
+        assert stored.body == body.decode()
+
+    def test_third_delivery_counts_three(self, endpoint, upsert_path):
+        body = b'{"event": "x.y"}'
+        for _ in range(3):
+            event = new_event(endpoint, body)
+            WebhookEvent.objects.record_delivery(event)
+
+        assert event.delivery_count == 3
+        assert WebhookEvent.objects.get().delivery_count == 3
+
+    def test_different_bodies_are_different_events(self, endpoint, upsert_path):
+        first = new_event(endpoint, b'{"event": "x.y", "n": 1}')
+        second = new_event(endpoint, b'{"event": "x.y", "n": 2}')
+
+        assert WebhookEvent.objects.record_delivery(first) is True
+        assert WebhookEvent.objects.record_delivery(second) is True
+
+        assert first.pk != second.pk
+        assert WebhookEvent.objects.count() == 2
+
+    def test_invalid_bodies_are_counted_too(self, endpoint, upsert_path):
+        first = new_event(endpoint, b"{oops")
+        again = new_event(endpoint, b"{oops")
+
+        assert WebhookEvent.objects.record_delivery(first) is True
+        assert WebhookEvent.objects.record_delivery(again) is False
+
+        stored = WebhookEvent.objects.get()
+        assert (stored.status, stored.delivery_count, stored.payload) == (WebhookEvent.Status.INVALID, 2, None)
+
+
+class TestCertificateUpsert:
+    def test_inserts_then_updates(self, upsert_path):
+        first_event = WebhookEventFactory(processed=True)
+        second_event = WebhookEventFactory(processed=True)
+        certificate = new_certificate(
+            first_event, user={"email": "ingrid.solberg@example.com", "name": "Ingrid"}, valid_until="2028-11-02"
+        )
+
+        assert Certificate.objects.upsert(certificate) is True
+
+        stored = Certificate.objects.get()
+        assert certificate.pk == stored.pk
+        assert (stored.event_id, stored.learner_email, stored.learner_name) == (
+            first_event.pk,
+            "ingrid.solberg@example.com",
+            "Ingrid",
+        )
+        assert stored.expires_on == datetime.date(2028, 11, 2)
+        created_at, updated_at = stored.created_at, stored.updated_at
+
+        update = new_certificate(
+            second_event,
+            user={"email": "ingrid@example.com", "name": "Ingrid Solberg"},
+            course={"name": "Enclosed Space Entry"},
+        )
+
+        assert Certificate.objects.upsert(update) is False
+
+        stored = Certificate.objects.get()
+        assert update.pk == stored.pk == certificate.pk
+        assert stored.data == update.data
+        assert (stored.learner_email, stored.learner_name, stored.course_name, stored.expires_on) == (
+            "ingrid@example.com",
+            "Ingrid Solberg",
+            "Enclosed Space Entry",
+            None,
+        )
+        assert stored.event_id == first_event.pk
+        assert stored.created_at == created_at
+        assert stored.updated_at >= updated_at
+        # The instance holds the stored row.
+        assert (update.event_id, update.created_at, update.updated_at) == (
+            first_event.pk,
+            created_at,
+            stored.updated_at,
+        )
+
+    def test_other_certificates_are_not_touched(self, upsert_path):
+        event = WebhookEventFactory(processed=True)
+        other = CertificateFactory(seably_id="SB-OTHER", learner_name="Other")
+
+        assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="One")) is True
+        assert Certificate.objects.upsert(new_certificate(event, "SB-2", learner_name="Two")) is True
+
+        assert Certificate.objects.count() == 3
+        other.refresh_from_db()
+        assert other.learner_name == "Other"
+
+    def test_update_after_the_creating_event_was_deleted(self, upsert_path):
+        certificate = CertificateFactory(seably_id="SB-1")
+        certificate.event.delete()
+        event = WebhookEventFactory(processed=True)
+
+        assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="Ingrid")) is False
+
+        stored = Certificate.objects.get()
+        assert (stored.event_id, stored.learner_name) == (None, "Ingrid")
+
+    def test_insert_without_an_event_returns_true(self, upsert_path):
+        assert Certificate.objects.upsert(new_certificate(None, "SB-1")) is True
+
+        assert Certificate.objects.get().event is None
+
+    def test_update_by_the_creating_event_returns_false(self, upsert_path):
+        event = WebhookEventFactory(processed=True)
+        assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="A")) is True
+
+        assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="B")) is False
+
+
+def test_upsert_paths_give_identical_results(endpoint):
+    """The same deliveries through both paths return the same and leave the same rows behind."""
+    results = []
+    for portable in (False, True):
+        with mock.patch.object(connection.features, "supports_update_conflicts_with_target", not portable):
+            body = f'{{"event": "certificate.created", "n": {int(portable)}}}'.encode()
+            first, again = new_event(endpoint, body), new_event(endpoint, body)
+            inserted = (WebhookEvent.objects.record_delivery(first), WebhookEvent.objects.record_delivery(again))
+            creator = WebhookEvent.objects.get(pk=first.pk)
+            seably_id = f"SB-{int(portable)}"
+            created = Certificate.objects.upsert(new_certificate(creator, seably_id, learner_name="A"))
+            updated = Certificate.objects.upsert(
+                new_certificate(WebhookEventFactory(processed=True), seably_id, learner_name="B")
+            )
+            row = Certificate.objects.get(seably_id=seably_id)
+            results.append(
+                (inserted, creator.delivery_count, created, updated, row.learner_name, row.event_id == creator.pk)
+            )
+
+    assert results[0] == results[1] == ((True, False), 2, True, False, "B", True)

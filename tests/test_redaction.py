@@ -1,0 +1,420 @@
+from __future__ import annotations
+
+import contextlib
+import http
+import json
+import logging
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import django
+import pytest
+from django.db import OperationalError
+from django.test import override_settings
+from django.urls import include, path
+
+from django_seably.models import Endpoint, WebhookEvent
+from django_seably.redact import (
+    LOGGERS,
+    RedactTokensFilter,
+    install_log_filters,
+    mask_token,
+    redact_text,
+    redact_url,
+)
+from django_seably.signals import webhook_received
+from tests.factories import EndpointFactory, certificate_body
+
+#: Django 6.1 warns when ADMINS mail is sent without settings.MAILERS; the warning class is new in 6.1.
+MAILERS_WARNING = "ignore:Django 2028 will not have a default mailer"
+
+#: A token of the real shape that belongs to no endpoint.
+TOKEN = "Zq3vT9sLxW2mN8rK4bY7cD1fG6hJ0pQ5aE_uI-oRtYw"
+
+
+class WithoutSeablyUrls:
+    urlpatterns: list[Any] = []
+
+
+class UnderAnotherPrefix:
+    urlpatterns = [path("hooks/seably/", include("django_seably.urls"))]
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def assert_not_logged(caplog: pytest.LogCaptureFixture, token: str) -> None:
+    """The token is in no message, no exception text, no formatted output and no request on a record."""
+    formatter = logging.Formatter()
+    for record in caplog.records:
+        assert token not in record.getMessage()
+        assert token not in formatter.format(record)
+        if record.exc_info:
+            assert token not in formatter.formatException(record.exc_info)
+        request = getattr(record, "request", None)
+        if request is not None:
+            assert token not in repr(request)
+            assert token not in request.get_full_path()
+            assert token not in json.dumps({key: str(value) for key, value in request.META.items()})
+    assert token not in caplog.text
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def records_of(name: str) -> Iterator[list[logging.LogRecord]]:
+    """Collect what a logger emits, whether it propagates or not."""
+    logger = logging.getLogger(name)
+    handler = ListHandler()
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+
+
+def request_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "django.request"]
+
+
+def phrase(status: int) -> str:
+    return http.HTTPStatus(status).phrase
+
+
+pytestmark = pytest.mark.django_db
+
+
+class TestErrorPathsLogNoToken:
+    @pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    def test_unknown_token(self, client, logs, method):
+        response = client.generic(method, f"/seably/{TOKEN}/", data="{}", content_type="application/json")
+
+        assert response.status_code == 404
+        assert request_messages(logs) == [f"Not Found: /seably/{TOKEN[:4]}…/"]
+        assert_not_logged(logs, TOKEN)
+        assert TOKEN not in response.content.decode()
+
+    def test_unknown_token_without_trailing_slash(self, client, logs):
+        response = client.post(f"/seably/{TOKEN}", data="{}", content_type="application/json")
+
+        assert response.status_code == 404
+        assert request_messages(logs) == [f"Not Found: /seably/{TOKEN[:4]}…"]
+        assert_not_logged(logs, TOKEN)
+
+    @pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+    def test_inactive_endpoint(self, client, logs, method):
+        endpoint = EndpointFactory(is_active=False)
+
+        response = client.generic(method, endpoint.webhook_path, data="{}", content_type="application/json")
+
+        assert response.status_code == 404
+        assert request_messages(logs) == [f"Not Found: /seably/{endpoint.masked_token}/"]
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS"])
+    def test_method_not_allowed(self, client, endpoint, logs, method):
+        response = client.generic(method, endpoint.webhook_path, data="{}")
+
+        assert response.status_code == 405
+        assert request_messages(logs) == [f"{phrase(405)}: /seably/{endpoint.masked_token}/"]
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+    def test_invalid_body(self, post_webhook, endpoint, logs):
+        response = post_webhook(b"{oops")
+
+        assert response.status_code == 400
+        assert request_messages(logs) == [f"Bad Request: /seably/{endpoint.masked_token}/"]
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+    def test_invalid_body_quoting_the_path(self, post_webhook, endpoint, logs):
+        # The body itself is stored as sent; only what is logged and answered is checked here.
+        response = post_webhook(f'{{"event": 1, "path": "{endpoint.webhook_path}"}}')
+
+        assert response.status_code == 400
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+    @override_settings(SEABLY={"MAX_BODY_SIZE": 10})
+    def test_body_too_large(self, post_webhook, endpoint, logs):
+        response = post_webhook(certificate_body())
+
+        assert response.status_code == 413
+        assert request_messages(logs) == [f"{phrase(413)}: /seably/{endpoint.masked_token}/"]
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+    def test_database_unavailable(self, client, endpoint, logs):
+        with mock.patch("django_seably.views.Endpoint.objects.active", side_effect=OperationalError("down")):
+            response = client.post(endpoint.webhook_path, data="{}", content_type="application/json")
+
+        assert response.status_code == 503
+        assert request_messages(logs) == [f"Service Unavailable: /seably/{endpoint.masked_token}/"]
+        warnings = [record for record in logs.records if record.name == "django_seably.views"]
+        assert [record.getMessage() for record in warnings] == ["Database unavailable; answered 503."]
+        assert warnings[0].exc_info is not None
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+    @pytest.mark.filterwarnings(MAILERS_WARNING)
+    def test_database_unavailable_error_report_has_no_token(self, client, endpoint, logs, settings, mailoutbox):
+        settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
+
+        with mock.patch("django_seably.views.Endpoint.objects.active", side_effect=OperationalError("down")):
+            client.post(endpoint.webhook_path, data="{}", content_type="application/json")
+
+        assert len(mailoutbox) == 1
+        report = mailoutbox[0]
+        assert report.subject.endswith(f"Service Unavailable: /seably/{endpoint.masked_token}/")
+        assert f"/seably/{endpoint.masked_token}/" in report.body
+        assert endpoint.token not in report.subject
+        assert endpoint.token not in report.body
+
+    def test_receiver_failure(self, post_webhook, endpoint, logs):
+        def explode(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+            raise RuntimeError(f"receiver failed on event {event.pk}")
+
+        webhook_received.connect(explode)
+        try:
+            response = post_webhook(certificate_body())
+        finally:
+            webhook_received.disconnect(explode)
+
+        assert response.status_code == 200
+        event = WebhookEvent.objects.get()
+        assert event.status == WebhookEvent.Status.FAILED
+        failures = [record for record in logs.records if record.name == "django_seably.processing"]
+        assert [record.getMessage() for record in failures] == [
+            f"Processing Seably event {event.pk} (certificate.created) failed."
+        ]
+        assert "RuntimeError: receiver failed on event" in logs.text
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in event.last_error
+        assert endpoint.token not in json.dumps(event.headers)
+
+    @pytest.mark.parametrize("suffix", ["/extra/", "/extra", "/a/b/c/"])
+    def test_unresolved_url_under_the_webhook_prefix(self, client, endpoint, logs, suffix):
+        response = client.post(f"/seably/{endpoint.token}{suffix}", data="{}", content_type="application/json")
+
+        assert response.status_code == 404
+        assert request_messages(logs) == [f"Not Found: /seably/{endpoint.masked_token}{suffix}"]
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+    def test_unresolved_url_request_on_the_record_is_redacted(self, client, endpoint, logs):
+        client.post(f"/seably/{endpoint.token}/extra/", data="{}", content_type="application/json")
+
+        (record,) = [record for record in logs.records if record.name == "django.request"]
+        assert record.request.path == f"/seably/{endpoint.masked_token}/extra/"
+        assert record.request.META["PATH_INFO"] == f"/seably/{endpoint.masked_token}/extra/"
+
+    @pytest.mark.filterwarnings(MAILERS_WARNING)
+    def test_disallowed_host(self, client, endpoint, logs, settings, mailoutbox):
+        settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
+
+        response = client.post(
+            endpoint.webhook_path, data="{}", content_type="application/json", HTTP_HOST="evil.example"
+        )
+
+        assert response.status_code == 400
+        (record,) = [record for record in logs.records if record.name == "django.security.DisallowedHost"]
+        assert record.request.path == f"/seably/{endpoint.masked_token}/"
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+        assert len(mailoutbox) == 1
+        assert endpoint.token not in mailoutbox[0].body
+        assert f"/seably/{endpoint.masked_token}/" in mailoutbox[0].body
+
+    def test_token_of_impossible_shape(self, client, logs):
+        token = TOKEN + ".json"
+
+        response = client.post(f"/seably/{token}/", data="{}", content_type="application/json")
+
+        assert response.status_code == 404
+        assert request_messages(logs) == [f"Not Found: /seably/{token[:4]}…/"]
+        assert_not_logged(logs, TOKEN)
+
+    def test_ready_check_logs_nothing_with_the_token(self, client, endpoint, logs):
+        response = client.get(endpoint.webhook_path)
+
+        assert response.status_code == 200
+        assert request_messages(logs) == []
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+
+
+class TestErrorBodies:
+    @pytest.mark.parametrize(
+        ("method", "path", "status"),
+        [
+            ("POST", f"/seably/{TOKEN}/", 404),
+            ("GET", f"/seably/{TOKEN}/", 404),
+            ("POST", f"/seably/{TOKEN}/more/", 404),
+            ("GET", f"/seably/{TOKEN}/more/", 404),
+        ],
+    )
+    def test_not_found_pages_do_not_contain_the_token(self, client, method, path, status):
+        response = client.generic(method, path)
+
+        assert response.status_code == status
+        assert TOKEN not in response.content.decode()
+        assert all(TOKEN not in value for _, value in response.items())
+
+
+class TestDjangoServerRecords:
+    def make_record(self, request_line: str) -> logging.LogRecord:
+        return logging.LogRecord(
+            "django.server", logging.WARNING, __file__, 1, '"%s" %s %s', (request_line, "404", "12"), None
+        )
+
+    def test_filter_masks_the_request_line(self):
+        record = self.make_record(f"POST /seably/{TOKEN}/ HTTP/1.1")
+
+        assert RedactTokensFilter().filter(record) is True
+
+        assert record.getMessage() == f'"POST /seably/{TOKEN[:4]}…/ HTTP/1.1" 404 12'
+        assert record.args == ()
+
+    def test_filter_masks_a_query_string_and_a_missing_slash(self):
+        record = self.make_record(f"GET /seably/{TOKEN}?check=1 HTTP/1.1")
+
+        RedactTokensFilter().filter(record)
+
+        assert record.getMessage() == f'"GET /seably/{TOKEN[:4]}…?check=1 HTTP/1.1" 404 12'
+
+    def test_filter_leaves_other_records_untouched(self):
+        record = self.make_record(f"GET /admin/{TOKEN}/ HTTP/1.1")
+        msg, args = record.msg, record.args
+
+        assert RedactTokensFilter().filter(record) is True
+
+        assert (record.msg, record.args) == (msg, args)
+
+    def test_filter_keeps_a_malformed_record(self):
+        record = logging.LogRecord("django.server", logging.INFO, __file__, 1, "%s %s", ("only one",), None)
+
+        assert RedactTokensFilter().filter(record) is True
+
+        assert (record.msg, record.args) == ("%s %s", ("only one",))
+
+    def test_django_server_logger_redacts(self):
+        with records_of("django.server") as records:
+            logging.getLogger("django.server").warning('"%s" %s %s', f"POST /seably/{TOKEN}/ HTTP/1.1", "404", "12")
+
+        assert [record.getMessage() for record in records] == [f'"POST /seably/{TOKEN[:4]}…/ HTTP/1.1" 404 12']
+
+    @pytest.mark.parametrize("name", LOGGERS)
+    def test_each_installed_logger_redacts(self, name):
+        with records_of(name) as records:
+            logging.getLogger(name).error("Forbidden: %s", f"/seably/{TOKEN}/")
+
+        assert [record.getMessage() for record in records] == [f"Forbidden: /seably/{TOKEN[:4]}…/"]
+
+
+class TestRedactText:
+    def test_masks_a_webhook_path(self):
+        assert redact_text(f"Not Found: /seably/{TOKEN}/") == f"Not Found: /seably/{TOKEN[:4]}…/"
+
+    def test_masks_every_webhook_path(self):
+        other = secrets.token_urlsafe(32)
+
+        assert redact_text(f"/seably/{TOKEN}/ then /seably/{other}") == (
+            f"/seably/{TOKEN[:4]}…/ then /seably/{other[:4]}…"
+        )
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            (f'"/seably/{TOKEN}"', f'"/seably/{TOKEN[:4]}…"'),
+            (f"'/seably/{TOKEN}'", f"'/seably/{TOKEN[:4]}…'"),
+            (f"/seably/{TOKEN}?a=1", f"/seably/{TOKEN[:4]}…?a=1"),
+            (f"/seably/{TOKEN}#top", f"/seably/{TOKEN[:4]}…#top"),
+            (f"/seably/{TOKEN} HTTP/1.1", f"/seably/{TOKEN[:4]}… HTTP/1.1"),
+            (f"https://example.com/seably/{TOKEN}/", f"https://example.com/seably/{TOKEN[:4]}…/"),
+        ],
+    )
+    def test_token_ends_at_a_delimiter(self, text, expected):
+        assert redact_text(text) == expected
+
+    @pytest.mark.parametrize(
+        "text",
+        ["no path here", f"/admin/{TOKEN}/", "/seably/abcd/", "/seably/", f"seably/{TOKEN}/", ""],
+    )
+    def test_text_without_a_webhook_token_is_unchanged(self, text):
+        assert redact_text(text) == text
+
+    def test_masking_twice_changes_nothing_more(self):
+        once = redact_text(f"/seably/{TOKEN}/")
+
+        assert redact_text(once) == once
+
+    @override_settings(ROOT_URLCONF=WithoutSeablyUrls)
+    def test_without_the_apps_urls_text_is_unchanged(self):
+        assert redact_text(f"/seably/{TOKEN}/") == f"/seably/{TOKEN}/"
+
+    @override_settings(ROOT_URLCONF=UnderAnotherPrefix)
+    def test_follows_the_prefix_the_project_chose(self):
+        assert redact_text(f"/hooks/seably/{TOKEN}/") == f"/hooks/seably/{TOKEN[:4]}…/"
+        assert redact_text(f"/hooks/{TOKEN}/") == f"/hooks/{TOKEN}/"
+
+
+class TestRedactUrl:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            (f"https://example.com/seably/{TOKEN}/", f"https://example.com/seably/{TOKEN[:4]}…/"),
+            (f"https://example.com/seably/{TOKEN}", f"https://example.com/seably/{TOKEN[:4]}…"),
+            (f"https://example.com/seably/{TOKEN}?x=1", f"https://example.com/seably/{TOKEN[:4]}…?x=1"),
+            (f"http://127.0.0.1:8000/hooks/{TOKEN}/", f"http://127.0.0.1:8000/hooks/{TOKEN[:4]}…/"),
+            ("https://example.com/seably/short/", "https://example.com/seably/short/"),
+            ("https://example.com/" + "a" * 19 + "/", "https://example.com/" + "a" * 19 + "/"),
+            ("https://example.com/" + "a" * 20 + "/", "https://example.com/aaaa…/"),
+            ("https://" + "a" * 30 + ".example.com/", "https://" + "a" * 30 + ".example.com/"),
+            ("https://example.com/" + "a" * 30 + ".json", "https://example.com/" + "a" * 30 + ".json"),
+        ],
+    )
+    def test_masks_token_like_segments(self, url, expected):
+        assert redact_url(url) == expected
+
+
+class TestMaskToken:
+    @pytest.mark.parametrize(
+        ("token", "expected"), [(TOKEN, "Zq3v…"), ("abcdefgh", "abcd…"), ("abc", "abc…"), ("", "")]
+    )
+    def test_mask_keeps_four_characters(self, token, expected):
+        assert mask_token(token) == expected
+
+    def test_endpoint_masked_token_uses_it(self):
+        assert Endpoint(name="x", token=TOKEN).masked_token == "Zq3v…"
+
+
+class TestInstallLogFilters:
+    def test_installed_on_the_request_loggers(self):
+        assert {"django.request", "django.server", "django.security.csrf", "django.security.DisallowedHost"} <= set(
+            LOGGERS
+        )
+        for name in LOGGERS:
+            filters = logging.getLogger(name).filters
+            assert sum(isinstance(f, RedactTokensFilter) for f in filters) == 1
+
+    def test_installing_again_adds_no_filter(self):
+        install_log_filters()
+        install_log_filters()
+
+        for name in LOGGERS:
+            filters = logging.getLogger(name).filters
+            assert sum(isinstance(f, RedactTokensFilter) for f in filters) == 1
