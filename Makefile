@@ -2,7 +2,7 @@
 # http://127.0.0.1:8000/ (admin/admin); `make test` is the one command that runs
 # the whole suite (see scripts/test); `make lint` runs ruff and mypy.
 
-.PHONY: demo test lint
+.PHONY: demo test lint screenshots
 
 VENV52 := .venvs/django52
 MYPY_TARGETS := django_seably tests example_project
@@ -38,3 +38,7 @@ $(DEMO_VENV)/.seably-demo: setup.cfg pyproject.toml
 		|| { echo "$(DEMO_VENV) has no pip: install python3-venv, or delete $(DEMO_VENV)" >&2; exit 1; }
 	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
 	@touch $@
+
+# Refresh the README's screenshots (taken by the browser tests).
+screenshots:
+	SEABLY_DJANGO=52 SEABLY_SCREENSHOTS=1 scripts/test tests/test_browser.py -p no:randomly

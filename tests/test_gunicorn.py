@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import datetime
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("gunicorn", reason="gunicorn is in requirements/test.txt")
+
+from gunicorn.config import Config  # noqa: E402
+
+from django_seably.gunicorn import Logger  # noqa: E402
+
+TOKEN = "q2V0abcdefghijklmnopqrstuvwxyz0123456789ABC"
+
+
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def access_line(path):
+    config = Config()
+    config.set("accesslog", "/dev/null")
+    logger = Logger(config)
+    lines = _Lines()
+    logger.access_log.addHandler(lines)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": path,
+        "PATH_INFO": path,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "QUERY_STRING": "",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_REFERER": f"https://example.com{path}",
+    }
+    response = SimpleNamespace(status="404 Not Found", sent=12, headers=[])
+    request = SimpleNamespace(headers=[("REFERER", f"https://example.com{path}")])
+    logger.access(response, request, environ, datetime.timedelta(milliseconds=3))
+    return "\n".join(lines.lines)
+
+
+def test_access_log_masks_token_segments():
+    line = access_line(f"/seably/{TOKEN}/")
+
+    assert TOKEN not in line
+    assert '"POST /seably/q2V0…/ HTTP/1.1" 404' in line
+
+
+def test_access_log_keeps_ordinary_paths():
+    line = access_line("/admin/django_seably/webhookevent/")
+
+    assert '"POST /admin/django_seably/webhookevent/ HTTP/1.1" 404' in line
