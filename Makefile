@@ -2,13 +2,20 @@
 # http://127.0.0.1:8000/ (admin/admin); `make test` is the one command that runs
 # the whole suite (see scripts/test); `make lint` runs ruff and mypy.
 
-.PHONY: demo test lint screenshots
+.PHONY: demo test lint screenshots faults
 
 VENV52 := .venvs/django52
 MYPY_TARGETS := django_seably tests example_project
 
 test:
 	scripts/test
+
+# The fault and load suite (faults/run.py): gunicorn under load on SQLite and on a throwaway
+# PostgreSQL while the database stops, workers are killed and receivers fail; about 4 minutes
+# (FAULTS_ARGS=--quick: under 2). Exits 1 if anything answered 2xx was lost or duplicated.
+faults:
+	SEABLY_DJANGO=52 SEABLY_VENV_ONLY=1 scripts/test
+	scripts/with-postgres $(VENV52)/bin/python -m faults.run --db both $(FAULTS_ARGS)
 
 # Lint tools go into the Django 5.2 test venv (mypy needs Django, pytest, ...).
 lint:

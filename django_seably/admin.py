@@ -32,7 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_seably.models import Certificate, Endpoint, EventOverview, WebhookEvent, generate_token
-from django_seably.processing import process_event
+from django_seably.processing import process_events
 
 Status = WebhookEvent.Status
 
@@ -202,7 +202,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Reprocess selected events"), permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        outcomes = Counter(process_event(event) for event in queryset.order_by("pk").iterator(chunk_size=500))
+        outcomes = Counter(process_events(queryset.order_by("pk").iterator(chunk_size=500)))
         skipped = outcomes["skipped"] + outcomes["invalid"]
         message = _("Reprocessed events: %(processed)d processed, %(failed)d failed, %(skipped)d skipped.") % {
             "processed": outcomes["processed"],

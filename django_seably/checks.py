@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error
+from django.core.checks import Warning as CheckWarning
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.module_loading import import_string
 
 from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, DEFAULTS, PROCESSING_MODES
 
@@ -49,13 +54,24 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         )
     if "CERTIFICATE_FIELDS" in config:
         errors.extend(_check_certificate_fields(config["CERTIFICATE_FIELDS"]))
+    if "API_PERMISSION_CLASSES" in config:
+        errors.extend(_check_api_permission_classes(config["API_PERMISSION_CLASSES"]))
+    if "LINK_USERS" in config:
+        errors.extend(_check_link_users(config["LINK_USERS"]))
     return errors
 
 
 def _check_tasks() -> list[CheckMessage]:
-    from django_seably.tasks import process_event_task
+    """Check that the tasks framework can run our task, in the order an operator would fix things.
 
-    if process_event_task is None:
+    The task names its backend (``"default"``) and queue (``"default"``); both are
+    looked up again here rather than trusted from import time, since TASKS may
+    differ by now (tests, a management command with other settings).
+    """
+    from django_seably import tasks
+
+    task = tasks.process_event_task
+    if task is None and not tasks.task_error:
         return [
             Error(
                 'SEABLY["PROCESSING"] is "tasks" but no tasks framework is installed.',
@@ -64,7 +80,57 @@ def _check_tasks() -> list[CheckMessage]:
                 id="django_seably.E007",
             )
         ]
+    assert tasks.framework is not None  # a task or its error implies a framework
+    alias = task.backend if task is not None else tasks.framework.DEFAULT_TASK_BACKEND_ALIAS
+    queue = task.queue_name if task is not None else tasks.framework.DEFAULT_TASK_QUEUE_NAME
+    try:
+        backend = tasks.framework.task_backends[alias]
+    except Exception as error:
+        return [
+            Error(
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is not usable: {error}',
+                hint=f'Configure it in TASKS, e.g. TASKS = {{"{alias}": {{"BACKEND": '
+                '"django_tasks_db.DatabaseBackend"}} and run its worker, or set PROCESSING to "inline".',
+                id="django_seably.E008",
+            )
+        ]
+    try:
+        if task is None:
+            raise ValueError(tasks.task_error)
+        backend.validate_task(task)
+    except Exception as error:
+        return [
+            Error(
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" '
+                f"({type(backend).__name__}) cannot run django_seably's task: {error}",
+                hint="The task is a synchronous module-level function with the default priority on the queue "
+                f'"{queue}": add "{queue}" to TASKS["{alias}"]["QUEUES"] (or leave QUEUES out).',
+                id="django_seably.E009",
+            )
+        ]
+    if _is_dummy(backend):
+        return [
+            CheckWarning(
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is the DummyBackend, '
+                "which stores tasks and never runs them: events stay pending.",
+                hint="Fine in tests. Elsewhere configure a backend that runs tasks (e.g. django-tasks-db and its "
+                "db_worker, or the ImmediateBackend), or process events with `seably_reprocess --pending`.",
+                id="django_seably.W010",
+            )
+        ]
     return []
+
+
+def _is_dummy(backend: object) -> bool:
+    """True for either framework's DummyBackend (or a subclass), which never runs a task."""
+    for module in ("django.tasks.backends.dummy", "django_tasks.backends.dummy"):
+        try:
+            dummy = importlib.import_module(module).DummyBackend
+        except ImportError:
+            continue
+        if isinstance(backend, dummy):
+            return True
+    return False
 
 
 def _is_positive_int(value: object) -> bool:
@@ -112,3 +178,71 @@ def _is_path_list(value: object) -> bool:
         _is_path(item) or (isinstance(item, list | tuple) and bool(item) and all(_is_path(p) for p in item))
         for item in value
     )
+
+
+def _check_api_permission_classes(paths: object) -> list[CheckMessage]:
+    """Check the dotted paths only when the key is set: the default needs DRF, which is optional.
+
+    Each path is imported here, at check time, so a typo fails ``manage.py check``
+    instead of the API's first request (with a 500).
+    """
+    if not isinstance(paths, list | tuple) or not all(isinstance(path, str) and path for path in paths):
+        return [
+            Error(
+                'SEABLY["API_PERMISSION_CLASSES"] must be a list of dotted paths to permission classes, '
+                f"not {paths!r}.",
+                hint='E.g. ["rest_framework.permissions.IsAdminUser"] (the default).',
+                id="django_seably.E020",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    for path in paths:
+        try:
+            permission = import_string(path)
+        except ImportError as error:
+            errors.append(
+                Error(
+                    f'SEABLY["API_PERMISSION_CLASSES"] names {path!r}, which cannot be imported: {error}',
+                    hint="Check the spelling, and that Django REST framework is installed "
+                    '(pip install "django-seably[api]").',
+                    id="django_seably.E021",
+                )
+            )
+            continue
+        try:
+            # What DRF does with each entry on every request; a composition (IsAdminUser | X) is no class.
+            is_permission = callable(getattr(permission(), "has_permission", None))
+        except Exception:
+            is_permission = False
+        if not is_permission:
+            errors.append(
+                Error(
+                    f'SEABLY["API_PERMISSION_CLASSES"] names {path!r}, which is not a DRF permission class.',
+                    hint="Name a subclass of rest_framework.permissions.BasePermission "
+                    "(or a module-level composition such as IsAdminUser | MyPermission).",
+                    id="django_seably.E022",
+                )
+            )
+    return errors
+
+
+def _check_link_users(value: object) -> list[CheckMessage]:
+    """Check the flag, and that linking has an email field to match (a custom user model may lack one)."""
+    if not isinstance(value, bool):
+        return [Error(f'SEABLY["LINK_USERS"] must be True or False, not {value!r}.', id="django_seably.E023")]
+    if not value:
+        return []
+    user_model = get_user_model()
+    field = user_model.get_email_field_name()
+    try:
+        user_model._meta.get_field(field)
+    except FieldDoesNotExist:
+        return [
+            Error(
+                f'SEABLY["LINK_USERS"] is on, but the user model {user_model._meta.label} has no field {field!r} '
+                "to match learners' emails against.",
+                hint="Set EMAIL_FIELD on the user model to its email field, or turn LINK_USERS off.",
+                id="django_seably.E024",
+            )
+        ]
+    return []

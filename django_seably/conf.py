@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "PROCESSING": "inline",
     "MAX_BODY_SIZE": 1024 * 1024,
     "CERTIFICATE_FIELDS": {},
+    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "LINK_USERS": False,
 }
 
 PROCESSING_MODES = ("inline", "tasks")
@@ -64,6 +66,15 @@ class SeablySettings:
     def CERTIFICATE_FIELDS(self) -> dict[str, list[str | list[str]]]:
         """Return the default mapping with the project's overrides applied."""
         return {**DEFAULT_CERTIFICATE_FIELDS, **self._get("CERTIFICATE_FIELDS")}
+
+    @property
+    def API_PERMISSION_CLASSES(self) -> list[str]:
+        """Return the dotted paths of the permission classes that guard the API (``django_seably.api``)."""
+        return list(self._get("API_PERMISSION_CLASSES"))
+
+    @property
+    def LINK_USERS(self) -> bool:
+        return bool(self._get("LINK_USERS"))
 
 
 seably_settings = SeablySettings()

@@ -3,6 +3,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models.functions import Upper
 from django.urls import reverse
@@ -153,10 +155,15 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         """Insert ``certificate``, or update the row with its Seably id; True when inserted.
 
         One statement, so concurrent deliveries of one certificate cannot both
-        insert it. An update keeps the row's ``event`` and ``created_at`` and
-        loads the stored row into ``certificate``.
+        insert it. An update keeps the row's ``event`` and ``created_at``, and its
+        ``user`` unless ``certificate`` has one, and loads the stored row into
+        ``certificate``.
         """
         kept = {"id", "seably_id", "event", "created_at"}
+        if certificate.user_id is None:
+            # Linking found no user (or is off): keep the user linked before, by an
+            # earlier delivery or by seably_link_users.
+            kept.add("user")
         overwrite = [f.name for f in Certificate._meta.concrete_fields if f.name not in kept]
         new_event_id = certificate.event_id
         row = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite)
@@ -166,6 +173,52 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         for attname, value in row.items():
             setattr(certificate, attname, value)
         return bool(inserted)
+
+    # Linking to local users. The database folds case on both sides of each match
+    # (UPPER), so processing, seably_link_users and the Upper("learner_email") index
+    # agree, also on addresses whose case Python would fold differently. An address
+    # that several users share matches none of them: a certificate shown to the
+    # wrong person is worse than one shown to nobody.
+
+    def matching_user_pk(self, email: str) -> Any:
+        """Return the pk of the only user whose email is ``email`` (case-insensitive), else None; one query."""
+        if not email:
+            return None
+        users = _users_by_email().filter(_seably_email=Upper(models.Value(email)))
+        pks = list(users.values_list("pk", flat=True)[:2])
+        return pks[0] if len(pks) == 1 else None
+
+    def link_users(self) -> int:
+        """Link each certificate here without a user to the only user with its learner's email; return how many.
+
+        Three queries whatever the number of certificates (read, match, one UPDATE),
+        so callers pass batches of a size they choose. Certificates linked meanwhile
+        (by processing) are left as they are.
+        """
+        unlinked = dict(
+            self.filter(user__isnull=True)
+            .exclude(learner_email="")
+            .annotate(_seably_email=Upper("learner_email"))
+            .values_list("pk", "_seably_email")
+        )
+        if not unlinked:
+            return 0
+        matches: dict[str, list[Any]] = {}
+        for key, user_pk in (
+            _users_by_email().filter(_seably_email__in=set(unlinked.values())).values_list("_seably_email", "pk")
+        ):
+            matches.setdefault(key, []).append(user_pk)
+        by_user: dict[Any, list[Any]] = {}
+        for pk, key in unlinked.items():
+            if len(matches.get(key, ())) == 1:
+                by_user.setdefault(matches[key][0], []).append(pk)
+        if not by_user:
+            return 0
+        assignment = models.Case(
+            *[models.When(pk__in=pks, then=models.Value(user_pk)) for user_pk, pks in by_user.items()]
+        )
+        linked_pks = [pk for pks in by_user.values() for pk in pks]
+        return Certificate.objects.filter(pk__in=linked_pks, user__isnull=True).update(user=assignment)
 
 
 class Certificate(models.Model):
@@ -187,6 +240,15 @@ class Certificate(models.Model):
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
     expires_on = models.DateField(_("expires on"), null=True, blank=True)
     url = models.CharField(_("URL"), max_length=500, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="seably_certificates",
+        verbose_name=_("user"),
+        help_text=_('The local user with the learner\'s email, when SEABLY["LINK_USERS"] is on.'),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -206,3 +268,9 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.seably_id
+
+
+def _users_by_email() -> models.QuerySet[Any]:
+    """The project's users, each annotated with its upper-cased email (``_seably_email``)."""
+    user_model = get_user_model()
+    return user_model._default_manager.annotate(_seably_email=Upper(user_model.get_email_field_name()))

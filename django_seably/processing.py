@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from django.db import DatabaseError, DataError, IntegrityError, transaction
@@ -98,27 +98,27 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
     return event, is_new
 
 
-def process_event(event: WebhookEvent) -> Outcome:
+def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome:
     """Process ``event`` unless it is already processed; safe to call twice or concurrently.
 
-    The event is claimed with a conditional UPDATE inside the transaction, so of
+    The event is claimed with a conditional UPDATE inside its transaction, so of
     two concurrent callers only one runs the handlers: the other waits for its
     row lock and then finds the event processed (PostgreSQL), or waits for the
-    database lock (SQLite).
+    database lock (SQLite). ``only_pending`` (the task) leaves a failed event to
+    the operator, even one that failed since the caller loaded it.
     """
     if event.status == Status.INVALID and not _revalidate(event):
         return "invalid"
+    rows = WebhookEvent.objects.filter(pk=event.pk)
+    if only_pending:
+        rows = rows.filter(status=Status.PENDING)
+    else:
+        rows = rows.exclude(status__in=[Status.PROCESSED, Status.INVALID])
     try:
+        # A transaction of its own, or a savepoint inside process_events' batch.
         with transaction.atomic():
-            claimed = (
-                WebhookEvent.objects.filter(pk=event.pk)
-                .exclude(status__in=[Status.PROCESSED, Status.INVALID])
-                .update(
-                    status=Status.PROCESSED,
-                    processed_at=timezone.now(),
-                    attempts=F("attempts") + 1,
-                    last_error="",
-                )
+            claimed = rows.update(
+                status=Status.PROCESSED, processed_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
             )
             if not claimed:
                 return "skipped"
@@ -128,6 +128,34 @@ def process_event(event: WebhookEvent) -> Outcome:
         _record_failure(event, inline=False)
         return "failed"
     return "processed"
+
+
+#: Events processed per transaction by process_events: enough to share one commit
+#: (one disk flush), few enough to hold SQLite's write lock only briefly.
+EVENTS_PER_TRANSACTION = 100
+
+
+def process_events(events: Iterable[WebhookEvent]) -> Iterator[Outcome]:
+    """Process many events, ``EVENTS_PER_TRANSACTION`` to a transaction; yield each outcome.
+
+    Each event is still processed all or nothing, in a savepoint: a receiver that
+    raises rolls back its own event only, which is then recorded as failed in the
+    same transaction. Sharing the commit is what makes reprocessing a backlog fast.
+    """
+    batch: list[WebhookEvent] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) == EVENTS_PER_TRANSACTION:
+            yield from _process_batch(batch)
+            batch = []
+    yield from _process_batch(batch)
+
+
+def _process_batch(batch: list[WebhookEvent]) -> list[Outcome]:
+    if not batch:
+        return []
+    with transaction.atomic():
+        return [process_event(event) for event in batch]
 
 
 def _record_failure(event: WebhookEvent, *, inline: bool) -> None:
@@ -206,6 +234,9 @@ def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
             f"certificate.created needs payload.data.id, a string of 1 to {MAX_TYPE_LENGTH} characters."
         )
     certificate = Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
+    if seably_settings.LINK_USERS:
+        # One query, only when linking is on. No match keeps the user linked before (see upsert).
+        certificate.user_id = Certificate.objects.matching_user_pk(certificate.learner_email)
     if not Certificate.objects.upsert(certificate):
         return None
     return {"certificate": certificate}

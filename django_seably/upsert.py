@@ -13,6 +13,7 @@ pointing at the new row's own event).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,21 +45,9 @@ def insert_or_update(
     if not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert):
         return _insert_or_update_portably(obj, using, conflict, increment, overwrite, returned)
 
-    def column(field: Field[Any, Any] | str) -> str:
-        name = _field(model, field).column if isinstance(field, str) else field.column
-        return connection.ops.quote_name(name or "")
-
-    table = connection.ops.quote_name(meta.db_table)
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    assignments = [f"{column(n)} = {table}.{column(n)} + 1" for n in increment]
-    assignments += [f"{column(n)} = EXCLUDED.{column(n)}" for n in overwrite]
-    sql = (
-        f"INSERT INTO {table} ({', '.join(column(f) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({column(conflict)}) DO UPDATE SET {', '.join(assignments)} "
-        f"RETURNING {column(_field(model, meta.pk.name))}, {', '.join(column(f) for f in returned)}"
-    )
+    sql = _upsert_sql(model, using, conflict, tuple(increment), tuple(overwrite), tuple(returned))
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         pk, *row = cursor.fetchone()
@@ -66,6 +55,35 @@ def insert_or_update(
     obj._state.adding = False
     obj._state.db = using
     return {f.attname: _from_db(f, value, connection) for f, value in zip(returned, row, strict=True)}
+
+
+@functools.cache
+def _upsert_sql(
+    model: type[models.Model],
+    using: str,
+    conflict: str,
+    increment: tuple[str, ...],
+    overwrite: tuple[str, ...],
+    returned: tuple[Field[Any, Any], ...],
+) -> str:
+    """Build the statement once per model and shape: it is the same for every delivery."""
+    quote = connections[using].ops.quote_name
+
+    def column(field: Field[Any, Any] | str) -> str:
+        name = _field(model, field).column if isinstance(field, str) else field.column
+        return quote(name or "")
+
+    meta = model._meta
+    table = quote(meta.db_table)
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    assignments = [f"{column(n)} = {table}.{column(n)} + 1" for n in increment]
+    assignments += [f"{column(n)} = EXCLUDED.{column(n)}" for n in overwrite]
+    return (
+        f"INSERT INTO {table} ({', '.join(column(f) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({column(conflict)}) DO UPDATE SET {', '.join(assignments)} "
+        f"RETURNING {column(_field(model, meta.pk.name))}, {', '.join(column(f) for f in returned)}"
+    )
 
 
 def _insert_or_update_portably(

@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.request import UnreadablePostError
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -105,17 +104,32 @@ def _read_body(request: HttpRequest) -> bytes:
         stream = request.META["wsgi.input"]
     try:
         raw: bytes = stream.read(limit + 1)
-    except (UnreadablePostError, OSError) as error:
+    except Exception as error:
+        # UnreadablePostError and OSError (a reset, a body cut short), but also the
+        # server's own errors for malformed chunked framing (gunicorn's
+        # InvalidChunkSize, ChunkMissingTerminator): the sender's fault, never a 500.
         raise WebhookRejected("Body could not be read.") from error
     if len(raw) > limit:
         raise too_large
     return raw
 
 
+#: Stored headers are for diagnosis: a bounded number, each value cut to a bounded length,
+#: so a sender's headers cannot cost more storage than its body.
+MAX_STORED_HEADERS = 50
+MAX_STORED_HEADER_LENGTH = 1024
+
+
 def _storable_headers(request: HttpRequest, token: str) -> dict[str, str]:
     masked = mask_token(token)
-    return {
-        name: value.replace(token, masked).replace("\x00", "\ufffd")
-        for name, value in request.headers.items()
-        if name.lower() not in PRIVATE_HEADERS
-    }
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        if name.lower() in PRIVATE_HEADERS:
+            continue
+        if len(headers) == MAX_STORED_HEADERS:
+            break
+        value = value.replace(token, masked).replace("\x00", "\ufffd")
+        if len(value) > MAX_STORED_HEADER_LENGTH:
+            value = value[: MAX_STORED_HEADER_LENGTH - 1] + "…"
+        headers[name] = value
+    return headers

@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from django_seably.checks import check_settings
 
-VALID_KEYS_HINT = "Valid keys: CERTIFICATE_FIELDS, MAX_BODY_SIZE, PROCESSING."
+VALID_KEYS_HINT = "Valid keys: API_PERMISSION_CLASSES, CERTIFICATE_FIELDS, LINK_USERS, MAX_BODY_SIZE, PROCESSING."
 VALID_COLUMNS_HINT = "Valid columns: learner_email, learner_name, course_name, issued_at, expires_on, url."
 
 
@@ -242,3 +242,50 @@ class TestRegistered:
 
     def test_check_is_registered(self):
         assert check_settings in checks.registry.registry.get_checks()
+
+
+class TestApiSettings:
+    @pytest.mark.parametrize("value", ["rest_framework.permissions.IsAdminUser", [None], [""], {"a": 1}, None])
+    def test_permission_classes_of_the_wrong_shape_are_e020(self, settings, value):
+        settings.SEABLY = {"API_PERMISSION_CLASSES": value}
+
+        assert check_error_codes() == ["django_seably.E020"]
+
+    def test_permission_class_that_cannot_be_imported_is_e021(self, settings):
+        settings.SEABLY = {"API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUsr"]}
+
+        assert check_error_codes() == ["django_seably.E021"]
+
+    @pytest.mark.parametrize("path", ["django_seably.models.Certificate", "django_seably.conf.DEFAULTS"])
+    def test_a_name_that_is_no_permission_class_is_e022(self, settings, path):
+        settings.SEABLY = {"API_PERMISSION_CLASSES": [path]}
+
+        assert check_error_codes() == ["django_seably.E022"]
+
+    @pytest.mark.parametrize(
+        "value",
+        [["rest_framework.permissions.IsAdminUser"], ("rest_framework.permissions.IsAuthenticated",), []],
+    )
+    def test_valid_permission_classes(self, settings, value):
+        settings.SEABLY = {"API_PERMISSION_CLASSES": value}
+
+        assert check_error_codes() == []
+
+    @pytest.mark.parametrize("value", [1, "yes", None])
+    def test_link_users_not_a_bool_is_e023(self, settings, value):
+        settings.SEABLY = {"LINK_USERS": value}
+
+        assert check_error_codes() == ["django_seably.E023"]
+
+    def test_link_users_without_an_email_field_is_e024(self, settings, monkeypatch):
+        from django.contrib.auth import get_user_model
+
+        monkeypatch.setattr(get_user_model(), "EMAIL_FIELD", "no_such_field")
+        settings.SEABLY = {"LINK_USERS": True}
+
+        assert check_error_codes() == ["django_seably.E024"]
+
+    def test_link_users_on_with_the_default_user_model_is_fine(self, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+
+        assert check_error_codes() == []

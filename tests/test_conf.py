@@ -23,7 +23,13 @@ class TestDefaults:
         assert seably_settings.CERTIFICATE_FIELDS == DEFAULT_CERTIFICATE_FIELDS
 
     def test_documented_defaults(self):
-        assert DEFAULTS == {"PROCESSING": "inline", "MAX_BODY_SIZE": 1_048_576, "CERTIFICATE_FIELDS": {}}
+        assert DEFAULTS == {
+            "PROCESSING": "inline",
+            "MAX_BODY_SIZE": 1_048_576,
+            "CERTIFICATE_FIELDS": {},
+            "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+            "LINK_USERS": False,
+        }
         assert PROCESSING_MODES == ("inline", "tasks")
 
     def test_default_certificate_fields_cover_every_column(self):

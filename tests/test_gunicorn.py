@@ -56,3 +56,14 @@ def test_access_log_keeps_ordinary_paths():
     line = access_line("/admin/django_seably/webhookevent/")
 
     assert '"POST /admin/django_seably/webhookevent/ HTTP/1.1" 404' in line
+
+
+def test_error_log_masks_token_segments():
+    config = Config()
+    logger = Logger(config)
+    lines = _Lines()
+    logger.error_log.addHandler(lines)
+
+    logger.error("Error handling request %s", f"POST /seably/{TOKEN}/")
+
+    assert lines.lines == ["Error handling request POST /seably/q2V0…/"]

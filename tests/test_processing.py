@@ -429,3 +429,44 @@ def test_raising_on_commit_callback_still_answers_2xx(client, caplog):
     assert response.json() == {"status": "accepted", "event_id": event.pk}
     assert event.status == "processed"
     assert "An on_commit callback raised after a Seably event was stored." in caplog.text
+
+
+class TestBatches:
+    def test_a_failing_event_fails_alone_in_its_batch(self, failing_receiver):
+        from django_seably.processing import process_events
+
+        events = [WebhookEventFactory(failed=True) for _ in range(3)]
+        failing_receiver["fail"] = False
+        fail_second = {"SB": events[1].object_id}
+
+        def picky(sender, event, **kwargs):
+            if event.object_id == fail_second["SB"]:
+                raise Boom("only this one")
+
+        webhook_received.connect(picky, weak=False)
+        try:
+            outcomes = list(process_events(events))
+        finally:
+            webhook_received.disconnect(picky)
+
+        assert outcomes == ["processed", "failed", "processed"]
+        statuses = [WebhookEvent.objects.get(pk=e.pk).status for e in events]
+        assert statuses == ["processed", "failed", "processed"]
+        assert Certificate.objects.filter(seably_id=events[1].object_id).count() == 0
+        assert Certificate.objects.count() == 2
+        assert WebhookEvent.objects.get(pk=events[1].pk).attempts == 2
+
+    @pytest.mark.django_db(transaction=True)
+    def test_events_share_one_commit_per_batch(self, monkeypatch, received):
+        from django_seably import processing
+
+        monkeypatch.setattr(processing, "EVENTS_PER_TRANSACTION", 4)
+        endpoint = EndpointFactory()
+        events = [WebhookEventFactory(failed=True, endpoint=endpoint) for _ in range(10)]
+
+        with mock.patch.object(connection, "commit", wraps=connection.commit) as commit:
+            outcomes = list(processing.process_events(events))
+
+        assert outcomes == ["processed"] * 10
+        assert commit.call_count == 3
+        assert received.call_count == 10

@@ -411,3 +411,15 @@ def test_stored_headers_leave_out_credentials(post_webhook, endpoint):
 def test_atomic_requests_does_not_wrap_the_view(post_webhook, received):
     assert post_webhook(certificate_body()).status_code == 200
     assert WebhookEvent.objects.get().status == "processed"
+
+
+def test_stored_headers_are_bounded(post_webhook):
+    from django_seably.views import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
+
+    many = {f"HTTP_X_PAD_{i}": "v" * 5000 for i in range(80)}
+    post_webhook(certificate_body(), **many)
+
+    headers = WebhookEvent.objects.get().headers
+    assert len(headers) == MAX_STORED_HEADERS
+    assert max(len(value) for value in headers.values()) == MAX_STORED_HEADER_LENGTH
+    assert next(value for name, value in headers.items() if name.startswith("X-Pad")).endswith("…")

@@ -6,4 +6,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("seably/", include("django_seably.urls")),
+    path("api/seably/", include("django_seably.api.urls")),
 ]

@@ -1,0 +1,57 @@
+"""Webhook bodies for the benchmarks, shaped like ``shared/samples/certificate_created_flat.json``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: Placeholder that the wrk script replaces with a new certificate id per request.
+ID_PLACEHOLDER = "@ID@"
+
+
+def certificate(seably_id: str, **extra: Any) -> dict[str, Any]:
+    """Return a realistic ``certificate.created`` body (about 500 bytes as JSON)."""
+    return {
+        "event": "certificate.created",
+        "payload": {
+            "data": {
+                "type": "certificate",
+                "id": seably_id,
+                "created_at": "2026-11-02T09:14:05Z",
+                "valid_until": "2028-11-02",
+                "url": f"https://www.seably.com/certificates/{seably_id}",
+                "user": {
+                    "id": 7311,
+                    "email": "ingrid.solberg@example.com",
+                    "first_name": "Ingrid",
+                    "last_name": "Solberg",
+                },
+                "course": {"id": 118, "name": "Enclosed Space Entry", "version": 3},
+                "score": 92,
+                **extra,
+            }
+        },
+    }
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def template() -> bytes:
+    """Return the body with ``ID_PLACEHOLDER`` where the certificate id goes."""
+    return encode(certificate(ID_PLACEHOLDER))
+
+
+def big_string(size: int, seably_id: str = "SB-BIG-STRING") -> bytes:
+    """Return a valid certificate body of ``size`` bytes, most of it one string field."""
+    empty = encode(certificate(seably_id, notes=""))
+    return encode(certificate(seably_id, notes="x" * (size - len(empty))))
+
+
+def many_objects(size: int, seably_id: str = "SB-MANY-OBJECTS") -> bytes:
+    """Return a valid certificate body of about ``size`` bytes, most of it small objects (the worst case to parse)."""
+    item = {"module": 12, "passed": True, "score": 0.75, "title": "Fire safety"}
+    one = len(json.dumps(item, ensure_ascii=False)) + 2
+    base = len(encode(certificate(seably_id, modules=[])))
+    return encode(certificate(seably_id, modules=[item] * ((size - base) // one)))

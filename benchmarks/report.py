@@ -1,0 +1,381 @@
+"""Judge the results against issue 3's targets; print them; write docs/performance.md and docs/performance.png."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+#: (key, what, target as text, test)
+TARGETS = {
+    "new": ("new `certificate.created`, ours / reference req/s (median of rounds)", "≥ 0.80"),
+    "duplicate": ("duplicates, ours / reference's duplicate path req/s (median of rounds)", "≥ 0.90"),
+    "statements_new": ("SQL statements, new certificate event", "≤ 8"),
+    "statements_duplicate": ("SQL statements, duplicate", "≤ 4"),
+    "reprocess": ("`seably_reprocess --failed`, events/s (largest run)", "≥ 1000 on SQLite"),
+    "reprocess_memory": ("reprocess peak RSS, largest run vs 10,000 events", "constant (≤ +10 %)"),
+    "memory": ("extra peak memory of one 1 MiB body (tracemalloc), worst case", "≤ 4 MiB"),
+    "refused": ("body over the limit refused before it is read", "413, 0 reads"),
+}
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return one row per target and database: what, value, target, passed (None: not judged)."""
+    rows: list[dict[str, Any]] = []
+
+    def add(key: str, db: str, value: str, passed: bool | None, note: str = "") -> None:
+        what, target = TARGETS[key]
+        rows.append(
+            {"key": key, "db": db, "what": what, "target": target, "value": value, "passed": passed, "note": note}
+        )
+
+    for db, phase in results["databases"].items():
+        for key, limit in (("new", 0.8), ("duplicate", 0.9)) if "load" in phase else ():
+            summary = phase["load"]["scenarios"][key]
+            problems = "; ".join(summary["problems"])
+            ratio = summary["median_ratio"]
+            add(key, db, f"{ratio:.2f}", ratio >= limit and not problems, problems)
+        statements = phase.get("statements")
+        if statements:
+            add("statements_new", db, str(statements["new"]["total"]), statements["new"]["total"] <= 8)
+            total = statements["duplicate"]["total"]
+            add("statements_duplicate", db, str(total), total <= 4)
+        runs = phase.get("reprocess")
+        if runs:
+            largest = runs[-1]
+            rate = largest["events_per_second"]
+            passed = (rate is not None and rate >= 1000 and largest["ok"]) if db == "sqlite" else None
+            value = f"{rate:,.0f} ({largest['events']:,} events)" if rate else "timed out"
+            add("reprocess", db, value, passed, "" if largest["ok"] else "the command did not process them all")
+            if len(runs) > 1:
+                small, big = runs[0]["peak_rss_bytes"], largest["peak_rss_bytes"]
+                add(
+                    "reprocess_memory",
+                    db,
+                    f"{small / MiB:.1f} → {big / MiB:.1f} MiB",
+                    big <= small * 1.1,
+                    f"{runs[0]['events']:,} → {largest['events']:,} events",
+                )
+        if "memory" not in phase:
+            continue
+        ours = [case for case in phase["memory"]["cases"] if case["target"] == "ours"]
+        worst = max(ours, key=lambda case: case["tracemalloc"])
+        add(
+            "memory",
+            db,
+            f"{worst['tracemalloc'] / MiB:.2f} MiB ({worst['case']})",
+            all(case["tracemalloc"] <= 4 * MiB for case in ours),
+            ", ".join(f"{case['case']} {case['tracemalloc'] / MiB:.2f}" for case in ours),
+        )
+        refused = phase["memory"]["refused"]
+        served = phase.get("load", {}).get("refused_unread", {"status": 413, "seconds": "-"})
+        add(
+            "refused",
+            db,
+            f"{refused['status']}, {refused['reads']} reads; gunicorn: {served['status']} in {served['seconds']} s",
+            refused["status"] == 413 and refused["reads"] == 0 and served["status"] == 413,
+        )
+    return rows
+
+
+def _mark(passed: bool | None) -> str:
+    return {True: "pass", False: "**FAIL**", None: "info"}[passed]
+
+
+def text_summary(results: dict[str, Any]) -> str:
+    lines = ["Summary (targets of issue 3)"]
+    for row in evaluate(results):
+        mark = {True: "pass", False: "FAIL", None: "info"}[row["passed"]]
+        note = f"  ({row['note']})" if row["note"] else ""
+        lines.append(
+            f"  {mark:4}  {NAMES[row['db']]:10}  {row['what']}: {row['value']}  [target {row['target']}]{note}"
+        )
+    for db, reason in results["skipped"].items():
+        lines.append(f"  skip  {NAMES[db]}: {reason}")
+    return "\n".join(lines).replace("`", "")
+
+
+# --- docs/performance.md -----------------------------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out + [""]
+
+
+def markdown(results: dict[str, Any], png_name: str) -> str:
+    machine = results["machine"]
+    options = results["options"]
+    dbs = results["databases"]
+    out = [
+        "# Performance",
+        "",
+        f"Generated by `.venvs/django52/bin/python -m benchmarks.run{' --quick' if 'quick' in results['command'] else ''}`"
+        " (see [benchmarks/README.md](../benchmarks/README.md)); do not edit by hand, run it again.",
+        "",
+        f"- Date: {machine['date']}; commit `{machine['commit']}`{' (with uncommitted changes)' if machine['dirty'] else ''}"
+        f" (`django_seably` sources {results.get('source_digest', '?')}, copied at the start and measured as copied);"
+        f" run took {results['elapsed_seconds'] / 60:.1f} min.",
+        f"- Machine: {machine['nproc']} cores (shared, noisy), {machine['platform']}; Python {machine['python']},"
+        f" Django {machine['django']}; load generator: {machine['wrk'] or 'multiprocess client'}.",
+    ]
+    for db, phase in dbs.items():
+        out.append(f"- {NAMES[db]}: {phase['database']['summary']}.")
+    for db, reason in results["skipped"].items():
+        out.append(f"- {NAMES[db]}: skipped, {reason}.")
+    out += [
+        f"- Load: gunicorn, {options['workers']} sync workers serving both targets at once; wrk, 1 thread,"
+        f" {options['connections']} connections; per target a {options['warmup']} s warm-up, then"
+        f" {options['rounds']} rounds of {options['seconds']} s, alternating ours / reference in each round.",
+        "",
+        f"![Requests per second, ours and the reference, per database]({png_name})",
+        "",
+        "## Targets",
+        "",
+    ]
+    out += _table(
+        ["", "database", "measure", "value", "target", "note"],
+        [
+            [_mark(r["passed"]), NAMES[r["db"]], r["what"], r["value"], r["target"], r["note"]]
+            for r in evaluate(results)
+        ],
+    )
+    out += [
+        "## What is compared",
+        "",
+        "- **ours**: `django_seably`'s webhook view (`/seably/<token>/`), inline processing, no receivers connected"
+        " (`example_project`'s settings without its app): endpoint lookup, size limit, parse, canonical fingerprint,"
+        " one transaction with the event `INSERT ... ON CONFLICT`, a savepoint and the certificate upsert.",
+        "- **reference** (`benchmarks/reference`, `/reference/`): the limit for any persisting Django receiver:"
+        " `json.loads(request.body)` and one `INSERT` of body and payload in one transaction, nothing else.",
+        "- **reference-dedup** (`/reference/dedup/`): the same plus a unique SHA-256 of the raw bytes; a duplicate"
+        " fails the `INSERT` (rolled back, nothing written) and is answered `duplicate`: the cheapest correct"
+        " duplicate detection. It is the judged reference for duplicates; for new events it is shown for"
+        " information, and so is the plain reference for duplicates (it stores the same body again, one commit)."
+        " Ours must write on a duplicate (`delivery_count` + 1, a durable commit); reference-dedup writes nothing.",
+        "- Both run in the same gunicorn workers, with the same middleware, settings and database (persistent"
+        " connections, `CONN_MAX_AGE=600`: a connection per request would add the same cost to both and hide"
+        " the difference). New events carry a new certificate id per request; duplicates repeat one body.",
+        "- Each round is checked against the database: rows (or `delivery_count`) added match the 2xx answers.",
+        "",
+        "## Load",
+        "",
+    ]
+    loads = [
+        run.get("load_average", 0.0)
+        for phase in dbs.values()
+        for summary in phase["load"]["scenarios"].values()
+        for target in summary["targets"].values()
+        for run in target["runs"]
+    ]
+    if loads:
+        busy = max(loads) > (machine["nproc"] or 1)
+        out += [
+            f"Load average (1 min) at the end of the rounds: median {statistics.median(loads):.1f}, max {max(loads):.1f},"
+            f" on {machine['nproc']} cores"
+            + (
+                ": **the machine was busy with other work**, so absolute numbers are low and noisy; the ratios,"
+                " taken between adjacent runs, are the result."
+                if busy
+                else "."
+            ),
+            "",
+        ]
+    for db, phase in dbs.items():
+        for scenario, summary in phase["load"]["scenarios"].items():
+            reference = summary["reference"]
+            out += [f"### {NAMES[db]}, {'new certificate events' if scenario == 'new' else 'duplicates'}", ""]
+            rows = []
+            targets = summary["targets"]
+            for index, ratio in enumerate(summary["ratios"]):
+                for name, target in targets.items():
+                    run = target["runs"][index]
+                    rows.append(
+                        [
+                            str(index + 1),
+                            name,
+                            f"{run['rps']:.0f}",
+                            f"{run['p50_ms']:.2f}",
+                            f"{run['p99_ms']:.2f}",
+                            f"{ratio:.2f}" if name == "ours" else "",
+                            f"{run.get('load_average', 0):.1f}",
+                        ]
+                    )
+            for name, target in targets.items():
+                rows.append(
+                    [
+                        "median",
+                        f"**{name}**",
+                        f"**{target['median_rps']:.0f}**",
+                        f"{target['median_p50_ms']:.2f}",
+                        f"{target['median_p99_ms']:.2f}",
+                        f"**{summary['median_ratio']:.2f}**" if name == "ours" else "",
+                        "",
+                    ]
+                )
+            out += _table(["round", "target", "req/s", "p50 ms", "p99 ms", f"ours / {reference}", "load avg"], rows)
+            for name, value in summary["other_ratios"].items():
+                out += [f"Median ratio ours / {name}: {value:.2f}.", ""]
+    out += [
+        "## SQL statements per delivery",
+        "",
+        "Counted in-process with Django's test client and `CaptureQueriesContext`; BEGIN (PostgreSQL: sent by the"
+        " driver), COMMIT and ROLLBACK (not captured by Django) are added from the calls to the connection, as"
+        " `tests/test_processing.py::TestStatementCounts` does.",
+        "",
+    ]
+    names = {
+        "new": "ours: new certificate event",
+        "duplicate": "ours: duplicate",
+        "invalid": "ours: invalid body (`{oops`)",
+        "reprocess": "ours: reprocess one failed event (`process_event`)",
+        "reference_new": "reference: new",
+        "reference_dedup_new": "reference-dedup: new",
+        "reference_dedup_duplicate": "reference-dedup: duplicate",
+    }
+    out += _table(
+        ["delivery", *(NAMES[db] for db in dbs)],
+        [[label, *(str(phase["statements"][key]["total"]) for phase in dbs.values())] for key, label in names.items()],
+    )
+    for db, phase in dbs.items():
+        out += [f"<details><summary>{NAMES[db]}: the statements</summary>", ""]
+        for key, label in names.items():
+            out += [f"{label}:", "", "```sql", *(s[:300] for s in phase["statements"][key]["sql"]), "```", ""]
+        out += ["</details>", ""]
+    out += [
+        "## Reprocessing",
+        "",
+        "`python -m django seably_reprocess --failed` in a child process over N failed `certificate.created` events"
+        " (valid payloads, distinct certificate ids, made with `bulk_create`); the wall time includes the start of"
+        " Python and Django (measured alone on zero events and taken out in the next column); peak RSS from `wait4`.",
+        "",
+    ]
+    rows = []
+    for db, phase in dbs.items():
+        for run in phase["reprocess"]:
+            rate = run["events_per_second"]
+            rows.append(
+                [
+                    NAMES[db],
+                    f"{run['events']:,}",
+                    f"{run['seconds']:.1f}",
+                    f"{rate:,.0f}" if rate else "timed out",
+                    f"{run['events_per_second_after_startup']:,.0f}" if rate else "",
+                    f"{run['peak_rss_bytes'] / MiB:.1f}",
+                    "yes" if run["ok"] else "**no**",
+                ]
+            )
+    out += _table(
+        ["database", "events", "seconds", "events/s", "events/s without startup", "peak RSS MiB", "all processed"], rows
+    )
+    out += [
+        "## Memory of a 1 MiB body",
+        "",
+        "One request through Django's WSGI handler, after a warm-up request, with `MAX_BODY_SIZE` = 2 MiB;"
+        " the body waits in a buffer made before measuring, and every read copies from it, as from a socket. *tracemalloc*: peak of Python allocations during the"
+        " request above what was allocated before it. *peak RSS*: growth of the process's `VmHWM` (includes C"
+        " allocations such as SQLite's page cache and the driver's buffers, and allocator slack).",
+        "",
+    ]
+    rows = []
+    for db, phase in dbs.items():
+        for case in phase["memory"]["cases"]:
+            rows.append(
+                [
+                    NAMES[db],
+                    case["case"],
+                    case["target"],
+                    f"{case['body_bytes'] / MiB:.2f}",
+                    f"{case['tracemalloc'] / MiB:.2f}",
+                    f"{case['rss'] / MiB:.2f}",
+                ]
+            )
+    out += _table(["database", "body", "target", "body MiB", "tracemalloc MiB", "peak RSS growth MiB"], rows)
+    out += ["Bodies over the limit:", ""]
+    for db, phase in dbs.items():
+        refused, chunked, served = (
+            phase["memory"]["refused"],
+            phase["memory"]["chunked_over"],
+            phase["load"]["refused_unread"],
+        )
+        out += [
+            f"- {NAMES[db]}: `Content-Length` 20 MiB over a 2 MiB limit, stream whose `read()` raises:"
+            f" {refused['status']}, {refused['reads']} reads. Chunked body of 3 MiB (no `Content-Length`):"
+            f" {chunked['status']} after reading {chunked['bytes_read']:,} bytes (limit + 1)."
+            f" Under gunicorn, headers declaring 100 MiB and no body: {served['status']} in {served['seconds']} s.",
+        ]
+    out.append("")
+    return "\n".join(out)
+
+
+# --- docs/performance.png ----------------------------------------------------------------------------------------
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dbs = results["databases"]
+    colors = {"ours": "#1f77b4", "reference": "#9e9e9e", "reference-dedup": "#cfcfcf"}
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.6), dpi=110)
+    titles = {"new": "New certificate.created (inline, no receivers)", "duplicate": "Duplicates (same body again)"}
+    limits = {"new": 0.8, "duplicate": 0.9}
+    for axis, scenario in zip(axes, ("new", "duplicate"), strict=True):
+        names = list(next(iter(dbs.values()))["load"]["scenarios"][scenario]["targets"])
+        width = 0.8 / len(names)
+        for index, name in enumerate(names):
+            xs, heights, low, high = [], [], [], []
+            for position, phase in enumerate(dbs.values()):
+                target = phase["load"]["scenarios"][scenario]["targets"][name]
+                values = [run["rps"] for run in target["runs"]]
+                xs.append(position + (index - (len(names) - 1) / 2) * width)
+                heights.append(target["median_rps"])
+                low.append(target["median_rps"] - min(values))
+                high.append(max(values) - target["median_rps"])
+            axis.bar(xs, heights, width, label=name, color=colors.get(name, "#777777"), edgecolor="black", lw=0.5)
+            axis.errorbar(xs, heights, yerr=[low, high], fmt="none", ecolor="black", capsize=3, lw=0.8)
+        for position, phase in enumerate(dbs.values()):
+            summary = phase["load"]["scenarios"][scenario]
+            ratio = summary["median_ratio"]
+            top = max(max(r["rps"] for r in t["runs"]) for t in summary["targets"].values())
+            ok = ratio >= limits[scenario]
+            axis.annotate(
+                f"ours / {summary['reference']}: {ratio:.2f}\n(target ≥ {limits[scenario]:.1f})",
+                (position, top),
+                xytext=(0, 8),
+                textcoords="offset points",
+                ha="center",
+                fontsize=9,
+                color="#1a7f37" if ok else "#c62828",
+                fontweight="bold",
+            )
+        axis.set_xticks(range(len(dbs)), [NAMES[db] for db in dbs])
+        axis.set_ylabel("requests/s (median of rounds; bars: min–max)")
+        axis.set_title(titles[scenario], fontsize=10)
+        axis.set_ylim(0, axis.get_ylim()[1] * 1.3)
+        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(names), frameon=False)
+        axis.grid(axis="y", alpha=0.3)
+    machine, options = results["machine"], results["options"]
+    figure.suptitle(
+        f"django-seably vs a minimal reference receiver — {machine['date']}, {machine['nproc']} cores, "
+        f"gunicorn {options['workers']} sync workers, wrk {options['connections']} connections",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def write(results: dict[str, Any], docs: Path) -> tuple[Path, Path]:
+    docs.mkdir(exist_ok=True)
+    png = docs / "performance.png"
+    plot(results, png)
+    markdown_path = docs / "performance.md"
+    markdown_path.write_text(markdown(results, png.name))
+    return markdown_path, png

@@ -1,0 +1,89 @@
+"""Count the SQL statements one delivery costs, transaction control included.
+
+As ``tests/test_processing.py::TestStatementCounts`` does: the captured SQL, plus the
+transaction control that Django did not log, counted from the calls to
+``connection.commit``/``rollback`` (Django logs "BEGIN", "COMMIT" and "ROLLBACK"
+pseudo-queries when it sends them; a BEGIN the driver sends implicitly is added).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from benchmarks.bodies import certificate, encode
+
+
+def count(action: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``action`` and return its statements: the captured SQL plus any uncaptured BEGIN/COMMIT/ROLLBACK."""
+    with (
+        CaptureQueriesContext(connection) as queries,
+        mock.patch.object(connection, "commit", wraps=connection.commit) as commit,
+        mock.patch.object(connection, "rollback", wraps=connection.rollback) as rollback,
+    ):
+        result = action()
+        commits, rollbacks = commit.call_count, rollback.call_count
+    sql = [query["sql"] for query in queries.captured_queries]
+
+    def captured(word: str) -> int:
+        return sum(1 for s in sql if s.upper().split(" ", 1)[0] == word)
+
+    # Django 4.2+ logs BEGIN/COMMIT/ROLLBACK itself when it sends them; add only those it did not log.
+    missing_begins = max(0, commits + rollbacks - captured("BEGIN"))
+    shown = ["BEGIN  -- implicit, sent by the driver"] * missing_begins + sql
+    shown += ["COMMIT  -- connection.commit(), not logged"] * max(0, commits - captured("COMMIT"))
+    shown += ["ROLLBACK  -- connection.rollback(), not logged"] * max(0, rollbacks - captured("ROLLBACK"))
+    return {"total": len(shown), "sql": shown, "result": result}
+
+
+def measure(endpoint_path: str) -> dict[str, Any]:
+    """Count the statements of a new certificate event, a duplicate, an invalid body and a reprocess."""
+    from django_seably.models import Endpoint, WebhookEvent
+    from django_seably.payloads import fingerprint
+    from django_seably.processing import process_event
+
+    client = Client()
+
+    def post(path: str, body: bytes) -> Callable[[], Any]:
+        def action() -> Any:
+            response = client.post(path, data=body, content_type="application/json")
+            return {"status": response.status_code, "body": response.json()}
+
+        return action
+
+    new_body = encode(certificate("SB-STATEMENTS-1"))
+    results: dict[str, Any] = {
+        "new": count(post(endpoint_path, new_body)),
+        "duplicate": count(post(endpoint_path, new_body)),
+        "invalid": count(post(endpoint_path, b"{oops")),
+    }
+    payload = certificate("SB-STATEMENTS-FAILED")
+    event = WebhookEvent.objects.create(
+        endpoint=Endpoint.objects.get(name="bench"),
+        event_type="certificate.created",
+        object_type="certificate",
+        object_id="SB-STATEMENTS-FAILED",
+        body=json.dumps(payload),
+        payload=payload,
+        fingerprint=fingerprint(payload),
+        status=WebhookEvent.Status.FAILED,
+        attempts=1,
+        last_error="Traceback: boom",
+    )
+    results["reprocess"] = count(lambda: process_event(event))
+    reference_body = encode(certificate("SB-STATEMENTS-REF"))
+    results["reference_new"] = count(post("/reference/", reference_body))
+    results["reference_dedup_new"] = count(post("/reference/dedup/", reference_body))
+    results["reference_dedup_duplicate"] = count(post("/reference/dedup/", reference_body))
+    for name, expected in (("new", "accepted"), ("duplicate", "duplicate"), ("reference_dedup_duplicate", "duplicate")):
+        status = results[name]["result"]["body"].get("status")
+        assert status == expected, (name, results[name]["result"])
+    assert results["invalid"]["result"]["status"] == 400, results["invalid"]
+    assert results["reprocess"]["result"] == "processed", results["reprocess"]
+    return {name: {"total": value["total"], "sql": value["sql"]} for name, value in results.items()}

@@ -1,0 +1,42 @@
+"""Which Seably ids the receivers fail or slow down; no Django imports, so the runner can predict them.
+
+A hash of the id, not a counter: every process (gunicorn workers, the reprocess
+command, the runner) reaches the same answer without sharing any state.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Mapping
+
+#: Environment variables that steer the receivers (read at call time: one settings module for every scenario).
+FAIL_EVERY_ENV = "SEABLY_FAULTS_FAIL_EVERY"
+SLOW_EVERY_ENV = "SEABLY_FAULTS_SLOW_EVERY"
+SLOW_SECONDS_ENV = "SEABLY_FAULTS_SLOW_SECONDS"
+
+
+def picked(object_id: str, every: int, salt: str) -> bool:
+    """True for about one id in ``every``; never when ``every`` is 0."""
+    return every > 0 and zlib.crc32(f"{salt}:{object_id}".encode()) % every == 0
+
+
+def fail_every(env: Mapping[str, str] = os.environ) -> int:
+    return int(env.get(FAIL_EVERY_ENV) or 0)
+
+
+def slow_every(env: Mapping[str, str] = os.environ) -> int:
+    return int(env.get(SLOW_EVERY_ENV) or 0)
+
+
+def slow_seconds(env: Mapping[str, str] = os.environ) -> float:
+    return float(env.get(SLOW_SECONDS_ENV) or 0.2)
+
+
+def fails(object_id: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether the receiver raises for this certificate id (on each event's first attempt only)."""
+    return picked(object_id, fail_every(env), "fail")
+
+
+def sleeps(object_id: str, env: Mapping[str, str] = os.environ) -> bool:
+    return picked(object_id, slow_every(env), "slow")

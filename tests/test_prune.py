@@ -1,0 +1,201 @@
+"""``seably_prune``: old processed events lose their contents, never their fingerprint; nothing else is touched."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from django_seably.models import Certificate, WebhookEvent
+from tests.factories import CertificateFactory, WebhookEventFactory, certificate_body
+
+pytestmark = pytest.mark.django_db
+
+DAY = datetime.timedelta(days=1)
+
+
+def prune(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seably_prune", *args, stdout=out)
+    return out.getvalue()
+
+
+def old_event(days: float = 40, **fields: object) -> WebhookEvent:
+    fields.setdefault("processed", True)
+    return WebhookEventFactory(received_at=timezone.now() - days * DAY, headers={"User-Agent": "Seably"}, **fields)
+
+
+def assert_pruned(event: WebhookEvent) -> None:
+    before = (event.fingerprint, event.object_id, event.event_type, event.delivery_count, event.received_at)
+    event.refresh_from_db()
+    assert (event.body, event.raw_body, event.payload, event.headers) == ("", None, None, {})
+    assert (event.fingerprint, event.object_id, event.event_type, event.delivery_count, event.received_at) == before
+    assert event.status == "processed"
+
+
+def assert_intact(event: WebhookEvent) -> None:
+    stored = WebhookEvent.objects.get(pk=event.pk)
+    assert (stored.body, stored.payload, stored.headers, stored.status) == (
+        event.body,
+        event.payload,
+        event.headers,
+        event.status,
+    )
+
+
+def test_processed_events_older_than_the_days_lose_their_contents():
+    old = [old_event(40), old_event(31)]
+    recent = [old_event(29), old_event(0)]
+
+    output = prune("--older-than", "30")
+
+    for event in old:
+        assert_pruned(event)
+    for event in recent:
+        assert_intact(event)
+    assert output.splitlines()[-1].startswith("Pruned 2 processed events received before ")
+    assert output.splitlines()[-1].endswith(
+        ": their body, payload and headers are deleted; their rows stay, so Seably resending one is still a duplicate."
+    )
+
+
+@pytest.mark.parametrize("status", ["pending", "failed", "invalid"])
+def test_other_statuses_are_never_pruned(status):
+    event = old_event(400, processed=False, status=status)
+
+    output = prune("--older-than", "1")
+
+    assert_intact(event)
+    assert output.startswith("Nothing to prune: no processed event received before ")
+
+
+def test_certificates_are_kept_with_their_link_to_the_event():
+    certificate = CertificateFactory(
+        seably_id="SB-C1", event=old_event(40), data={"type": "certificate", "id": "SB-C1", "score": 92}
+    )
+
+    prune("--older-than", "30")
+
+    stored = Certificate.objects.get()
+    assert (stored.seably_id, stored.data, stored.event_id) == ("SB-C1", certificate.data, certificate.event_id)
+    assert_pruned(certificate.event)
+
+
+def test_a_resend_of_a_pruned_event_is_still_a_duplicate(post_webhook, received, created):
+    body = certificate_body("SB-1", course={"name": "Enclosed Space Entry"})
+    first = post_webhook(body).json()
+    WebhookEvent.objects.update(received_at=timezone.now() - 90 * DAY)
+    prune("--older-than", "30")
+    received.reset_mock()
+    created.reset_mock()
+
+    # Seably resends it months later, keys in another order: the same JSON.
+    again = post_webhook(json.dumps(body, sort_keys=True, indent=2)).json()
+
+    assert again == {"status": "duplicate", "event_id": first["event_id"]}
+    event = WebhookEvent.objects.get()
+    assert (event.delivery_count, event.body) == (2, "")
+    assert received.call_count == created.call_count == 0
+
+
+def test_reprocessing_a_pruned_event_does_nothing(received):
+    event = old_event(40)
+    prune("--older-than", "30")
+
+    out = io.StringIO()
+    call_command("seably_reprocess", "--id", str(event.pk), stdout=out)
+
+    assert out.getvalue().strip() == "Reprocessed 1 event: 0 processed, 0 failed, 0 invalid, 1 skipped."
+    assert received.call_count == 0
+
+
+def test_batches_are_short_updates_with_progress():
+    events = [old_event(40) for _ in range(5)]
+    ids = [event.pk for event in events]
+
+    with CaptureQueriesContext(connection) as queries:
+        output = prune("--older-than", "30", "--batch-size", "2")
+
+    updates = [query["sql"] for query in queries if query["sql"].startswith("UPDATE")]
+    assert len(updates) == 3
+    assert output.splitlines() == [
+        f"Pruned 2 events so far (up to id {ids[1]} of {ids[4]}).",
+        f"Pruned 4 events so far (up to id {ids[3]} of {ids[4]}).",
+        f"Pruned 5 events so far (up to id {ids[4]} of {ids[4]}).",
+        output.splitlines()[-1],
+    ]
+    for event in events:
+        assert_pruned(event)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_batch_commits_on_its_own(monkeypatch):
+    """One UPDATE per batch in autocommit: no transaction (and no lock) spans the batches."""
+    events = [old_event(40) for _ in range(3)]
+    seen: list[bool] = []
+    queryset_class = type(WebhookEvent.objects.all())
+    real_update = queryset_class.update
+
+    def update(queryset, **kwargs):
+        seen.append(connection.in_atomic_block)
+        return real_update(queryset, **kwargs)
+
+    monkeypatch.setattr(queryset_class, "update", update)
+
+    prune("--older-than", "30", "--batch-size", "1")
+
+    assert seen == [False, False, False]
+    for event in events:
+        assert_pruned(event)
+
+
+def test_running_it_again_has_nothing_to_do():
+    old_event(40)
+    prune("--older-than", "30")
+
+    assert prune("--older-than", "30").startswith("Nothing to prune: no processed event received before ")
+
+
+def test_dry_run_counts_and_changes_nothing():
+    events = [old_event(40), old_event(35)]
+    old_event(1)
+
+    output = prune("--older-than", "30", "--dry-run")
+
+    assert output.startswith("Would prune 2 processed events received before ")
+    for event in events:
+        assert_intact(event)
+
+
+def test_the_admin_shows_a_pruned_event(admin_client):
+    event = old_event(40)
+    prune("--older-than", "30")
+
+    response = admin_client.get(reverse("admin:django_seably_webhookevent_change", args=[event.pk]))
+
+    assert response.status_code == 200
+
+
+def test_older_than_is_required():
+    with pytest.raises(CommandError, match="--older-than"):
+        prune()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--older-than", "-1"], "--older-than must be 0 or more days."),
+        (["--older-than", "30", "--batch-size", "0"], "--batch-size must be 1 or more."),
+    ],
+)
+def test_bad_numbers_are_errors(args, message):
+    with pytest.raises(CommandError, match=message):
+        prune(*args)

@@ -1,0 +1,337 @@
+"""Tasks mode with the tasks framework's own backends (immediate, dummy), and the checks for its configuration.
+
+The framework is ``django.tasks`` on Django 6 and the ``django-tasks`` backport on
+5.2; every backend path here is that framework's. Real workers and a database
+backend are in tests/test_workers.py (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import io
+import logging
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.core import checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.utils.module_loading import import_string
+
+from django_seably import tasks
+from django_seably.checks import check_settings
+from django_seably.models import Certificate, WebhookEvent
+from django_seably.signals import webhook_received
+from tests.factories import WebhookEventFactory, certificate_body
+from tests.servers import REPO_ROOT
+
+assert tasks.framework is not None, "the test venvs have a tasks framework (django.tasks or django-tasks)"
+FRAMEWORK = tasks.framework.__name__
+IMMEDIATE = f"{FRAMEWORK}.backends.immediate.ImmediateBackend"
+DUMMY = f"{FRAMEWORK}.backends.dummy.DummyBackend"
+DummyBackend: Any = importlib.import_module(f"{FRAMEWORK}.backends.dummy").DummyBackend
+
+TASKS_MODE = {"PROCESSING": "tasks"}
+
+
+class BrokenBackend(DummyBackend):
+    """A backend whose queue is down: enqueueing raises."""
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        raise ConnectionError("the queue is down")
+
+
+BROKEN = f"{__name__}.BrokenBackend"
+
+
+def dummy_results() -> list[Any]:
+    return list(tasks.framework.task_backends["default"].results)
+
+
+@pytest.fixture
+def failing_received():
+    """A webhook_received receiver that raises."""
+
+    def receiver(sender: Any, event: Any, **kwargs: Any) -> None:
+        raise RuntimeError("receiver exploded")
+
+    webhook_received.connect(receiver, weak=False)
+    yield
+    webhook_received.disconnect(receiver)
+
+
+class TestChecks:
+    def test_the_frameworks_default_backend_runs_the_task(self, settings):
+        settings.SEABLY = TASKS_MODE
+
+        assert check_settings() == []
+
+    @pytest.mark.parametrize("backend", [IMMEDIATE, "django_tasks_db.DatabaseBackend"])
+    def test_a_backend_that_runs_tasks_is_fine(self, settings, backend):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": backend}}
+
+        assert check_settings() == []
+
+    def test_no_default_backend_is_e008(self, settings):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"other": {"BACKEND": IMMEDIATE}}
+
+        (error,) = check_settings()
+
+        assert (error.id, error.level) == ("django_seably.E008", checks.ERROR)
+        assert error.msg == (
+            'SEABLY["PROCESSING"] is "tasks" but the task backend "default" is not usable: '
+            "The connection 'default' doesn't exist."
+        )
+        assert error.hint == (
+            'Configure it in TASKS, e.g. TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}} '
+            'and run its worker, or set PROCESSING to "inline".'
+        )
+
+    def test_a_backend_that_cannot_be_imported_is_e008(self, settings):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": "nowhere.QueueBackend"}}
+
+        (error,) = check_settings()
+
+        assert error.id == "django_seably.E008"
+        assert "Could not find backend 'nowhere.QueueBackend'" in error.msg
+
+    def test_a_backend_without_our_queue_is_e009(self, settings):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": IMMEDIATE, "QUEUES": ["emails"]}}
+
+        (error,) = check_settings()
+
+        assert (error.id, error.level) == ("django_seably.E009", checks.ERROR)
+        assert error.msg == (
+            'SEABLY["PROCESSING"] is "tasks" but the task backend "default" (ImmediateBackend) cannot run '
+            "django_seably's task: Queue 'default' is not valid for backend."
+        )
+        assert error.hint == (
+            'The task is a synchronous module-level function with the default priority on the queue "default": '
+            'add "default" to TASKS["default"]["QUEUES"] (or leave QUEUES out).'
+        )
+
+    @pytest.mark.parametrize("backend", [DUMMY, BROKEN])
+    def test_the_dummy_backend_is_w010(self, settings, backend):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": backend}}
+
+        (warning,) = check_settings()
+
+        assert (warning.id, warning.level) == ("django_seably.W010", checks.WARNING)
+        assert warning.msg == (
+            'SEABLY["PROCESSING"] is "tasks" but the task backend "default" is the DummyBackend, '
+            "which stores tasks and never runs them: events stay pending."
+        )
+
+    @pytest.mark.django_db  # Django 6's check command also runs the database checks
+    def test_a_warning_does_not_stop_manage_py_but_an_error_does(self, settings):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": DUMMY}}
+        call_command("check")
+
+        settings.TASKS = {}
+        with pytest.raises(SystemCheckError, match=r"django_seably\.E008"):
+            call_command("check")
+
+    def test_inline_mode_does_not_look_at_tasks(self, settings):
+        settings.SEABLY = {"PROCESSING": "inline"}
+        settings.TASKS = {}
+
+        assert check_settings() == []
+
+    def test_a_task_that_failed_at_import_is_e009_with_the_reason(self, settings, monkeypatch):
+        settings.SEABLY = TASKS_MODE
+        monkeypatch.setattr(tasks, "process_event_task", None)
+        monkeypatch.setattr(tasks, "task_error", "InvalidTask: Queue 'default' is not valid for backend.")
+
+        (error,) = check_settings()
+
+        assert error.id == "django_seably.E009"
+        assert error.msg.endswith(
+            "cannot run django_seably's task: InvalidTask: Queue 'default' is not valid for backend."
+        )
+
+    @pytest.mark.parametrize(
+        ("tasks_setting", "expected"),
+        [
+            ("{}", 'django_seably.E008 SEABLY["PROCESSING"] is "tasks" but the task backend "default" is not usable'),
+            (
+                f"{{'default': {{'BACKEND': {IMMEDIATE!r}, 'QUEUES': ['emails']}}}}",
+                "cannot run django_seably's task: InvalidTask",
+            ),
+        ],
+    )
+    def test_a_bad_configuration_at_import_is_a_check_error_not_a_crash(self, tasks_setting, expected):
+        """In a fresh process, as `manage.py check` meets it: the task cannot be created when the module loads."""
+        script = (
+            "from django.conf import settings\n"
+            f"settings.TASKS = {tasks_setting}\n"
+            "settings.SEABLY = {'PROCESSING': 'tasks'}\n"
+            "import django\n"
+            "django.setup()\n"
+            "from django_seably import tasks\n"
+            "from django_seably.checks import check_settings\n"
+            "print('task:', tasks.process_event_task)\n"
+            "print('error:', tasks.task_error)\n"
+            "for message in check_settings():\n"
+            "    print(message.id, message.msg)\n"
+        )
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+        env.pop("SEABLY_TEST_DB", None)
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines[0] == "task: None"
+        assert lines[1].startswith("error: Invalid")
+        assert len(lines) == 3
+        assert expected in lines[2]
+
+
+@pytest.mark.django_db
+class TestImmediateBackend:
+    """The framework's immediate backend: the task runs right after the commit, in the request."""
+
+    @pytest.fixture(autouse=True)
+    def _immediate(self, settings):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": IMMEDIATE}}
+
+    def test_the_event_is_processed_exactly_as_inline(self, post_webhook, received, created):
+        response = post_webhook(certificate_body("SB-1", user={"email": "a@example.com"}))
+
+        assert (response.status_code, response.json()["status"]) == (200, "accepted")
+        event = WebhookEvent.objects.get()
+        assert (event.status, event.attempts, event.last_error) == ("processed", 1, "")
+        assert event.processed_at is not None
+        certificate = Certificate.objects.get()
+        assert (certificate.seably_id, certificate.learner_email, certificate.event_id) == (
+            "SB-1",
+            "a@example.com",
+            event.pk,
+        )
+        assert received.call_count == created.call_count == 1
+        assert created.call_args.kwargs["certificate"].pk == certificate.pk
+
+    def test_a_receiver_that_raises_fails_the_event_and_seably_still_gets_2xx(self, post_webhook, failing_received):
+        response = post_webhook(certificate_body("SB-1"))
+
+        assert (response.status_code, response.json()["status"]) == (200, "accepted")
+        event = WebhookEvent.objects.get()
+        assert (event.status, event.attempts) == ("failed", 1)
+        assert "receiver exploded" in event.last_error
+        assert not Certificate.objects.exists()
+
+    def test_a_duplicate_runs_no_task(self, post_webhook, received):
+        post_webhook(certificate_body("SB-1"))
+        response = post_webhook(certificate_body("SB-1"))
+
+        assert response.json()["status"] == "duplicate"
+        assert received.call_count == 1
+        assert WebhookEvent.objects.get().delivery_count == 2
+
+
+@pytest.mark.django_db
+class TestQueuedTask:
+    """The framework's dummy backend keeps what was enqueued: run it by hand, as a worker would."""
+
+    @pytest.fixture(autouse=True)
+    def _dummy(self, settings):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": DUMMY}}
+
+    def test_one_task_per_event_after_the_commit(self, post_webhook, received):
+        response = post_webhook(certificate_body("SB-1"))
+
+        event = WebhookEvent.objects.get()
+        assert response.json() == {"status": "accepted", "event_id": event.pk}
+        assert (event.status, event.attempts) == ("pending", 0)
+        (result,) = dummy_results()
+        assert result.task.module_path == "django_seably.tasks.process_event_task"
+        assert (list(result.args), result.kwargs) == ([event.pk], {})
+        assert received.call_count == 0
+
+    def test_a_worker_finds_the_task_by_its_path(self):
+        assert tasks.process_event_task is not None
+        assert import_string(tasks.process_event_task.module_path) is tasks.process_event_task
+
+    def test_running_the_task_twice_processes_the_event_once(self, post_webhook, received, created):
+        post_webhook(certificate_body("SB-1"))
+        (result,) = dummy_results()
+
+        assert result.task.call(*result.args) == "processed"
+        assert result.task.call(*result.args) == "skipped"
+
+        event = WebhookEvent.objects.get()
+        assert (event.status, event.attempts) == ("processed", 1)
+        assert received.call_count == created.call_count == 1
+
+    def test_the_task_leaves_a_failed_event_to_the_operator(self, received):
+        event = WebhookEventFactory(failed=True)
+
+        assert tasks.process_event_by_id(event.pk) == "skipped"
+
+        event.refresh_from_db()
+        assert (event.status, event.attempts) == ("failed", 1)
+        assert received.call_count == 0
+
+    @pytest.mark.parametrize("status", ["processed", "invalid"])
+    def test_the_task_skips_an_event_with_nothing_to_do(self, status, received):
+        event = WebhookEventFactory(status=status)
+
+        assert tasks.process_event_by_id(event.pk) == "skipped"
+        assert received.call_count == 0
+
+    def test_the_task_skips_an_event_that_is_gone(self):
+        assert tasks.process_event_by_id(10**9) == "skipped"
+
+
+@pytest.mark.django_db
+class TestEnqueueFailure:
+    @pytest.fixture(autouse=True)
+    def _broken(self, settings):
+        settings.SEABLY = TASKS_MODE
+        settings.TASKS = {"default": {"BACKEND": BROKEN}}
+
+    def test_the_event_stays_pending_until_the_sweep(self, post_webhook, received, caplog):
+        with caplog.at_level(logging.ERROR, logger="django_seably.tasks"):
+            response = post_webhook(certificate_body("SB-1"))
+
+        assert (response.status_code, response.json()["status"]) == (200, "accepted")
+        event = WebhookEvent.objects.get()
+        assert event.status == "pending"
+        (record,) = caplog.records
+        assert record.getMessage() == (
+            f"Could not enqueue Seably event {event.pk}; it stays pending for `seably_reprocess --pending`."
+        )
+        assert "the queue is down" in caplog.text
+
+        # The cron line leaves recent events alone: a worker may be about to run them.
+        call_command("seably_reprocess", "--pending", "--older-than", "10", stdout=io.StringIO())
+        assert WebhookEvent.objects.get().status == "pending"
+        WebhookEvent.objects.update(received_at=event.received_at - datetime.timedelta(minutes=11))
+        call_command("seably_reprocess", "--pending", "--older-than", "10", stdout=io.StringIO())
+
+        event.refresh_from_db()
+        assert (event.status, event.attempts) == ("processed", 1)
+        assert Certificate.objects.get().event_id == event.pk
+        assert received.call_count == 1
+
+    def test_without_a_task_the_log_says_why(self, post_webhook, monkeypatch, caplog):
+        monkeypatch.setattr(tasks, "process_event_task", None)
+        monkeypatch.setattr(tasks, "task_error", "InvalidTaskBackend: The connection 'default' doesn't exist.")
+
+        post_webhook(certificate_body("SB-1"))
+
+        assert WebhookEvent.objects.get().status == "pending"
+        assert "RuntimeError: InvalidTaskBackend: The connection 'default' doesn't exist." in caplog.text
