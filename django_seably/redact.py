@@ -85,7 +85,10 @@ def _webhook_path_pattern() -> re.Pattern[str] | None:
     except NoReverseMatch:  # the app's URLs are not included: no path to redact
         return None
     prefix = path[: path.rindex(_PLACEHOLDER)]
-    return re.compile(rf"(?P<prefix>{re.escape(prefix)})(?P<token>[^/?#\s\"'…]{{5,}})")
+    # The prefix must start a path: at the start, after a space or quote, or after a
+    # URL's host, so that /api/seably/certificates/ is not taken for /seably/<token>/.
+    start = r"(?:^|(?<=[\s\"'(])|(?<=://)[^/\s\"']+)"
+    return re.compile(rf"(?P<prefix>{start}{re.escape(prefix)})(?P<token>[^/?#\s\"'…]{{5,}})")
 
 
 class RedactTokensFilter(logging.Filter):
