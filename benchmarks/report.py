@@ -118,7 +118,8 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         " (see [benchmarks/README.md](../benchmarks/README.md)); do not edit by hand, run it again.",
         "",
         f"- Date: {machine['date']}; commit `{machine['commit']}`{' (with uncommitted changes)' if machine['dirty'] else ''}"
-        f" (`django_seably` sources {results.get('source_digest', '?')}, copied at the start and measured as copied);"
+        f" (`django_seably` sources {results.get('source_digest', '?')}, copied at the start and measured as copied"
+        f"{'; the working tree changed during the run' if results.get('changed_during_run') else ''});"
         f" run took {results['elapsed_seconds'] / 60:.1f} min.",
         f"- Machine: {machine['nproc']} cores (shared, noisy), {machine['platform']}; Python {machine['python']},"
         f" Django {machine['django']}; load generator: {machine['wrk'] or 'multiprocess client'}.",

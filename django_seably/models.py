@@ -5,14 +5,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_seably.redact import mask_token
-from django_seably.upsert import insert_or_update
+from django_seably.upsert import from_db, insert_or_update
 
 
 def generate_token() -> str:
@@ -23,6 +23,28 @@ def generate_token() -> str:
 class EndpointQuerySet(models.QuerySet["Endpoint"]):
     def active(self) -> EndpointQuerySet:
         return self.filter(is_active=True)
+
+    def get_active(self, token: str) -> Endpoint | None:
+        """Return the active endpoint with ``token``, or None.
+
+        Every delivery starts here, so it is one raw, indexed query: building and
+        compiling it with the ORM costs several times the query itself.
+        """
+        connection = connections[self.db]
+        meta = self.model._meta
+        quote = connection.ops.quote_name
+        fields = meta.concrete_fields
+        sql = (
+            f"SELECT {', '.join(quote(f.column or '') for f in fields)} FROM {quote(meta.db_table)} "
+            f"WHERE {quote('token')} = %s AND {quote('is_active')} = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [token, True])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        values = [from_db(field, value, connection) for field, value in zip(fields, row, strict=True)]
+        return self.model.from_db(self.db, [f.attname for f in fields], values)
 
 
 class Endpoint(models.Model):
@@ -166,7 +188,9 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
             kept.add("user")
         overwrite = [f.name for f in Certificate._meta.concrete_fields if f.name not in kept]
         new_event_id = certificate.event_id
-        row = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite)
+        # The overwritten columns hold certificate's own values: only the kept ones can differ.
+        returning = [f.name for f in Certificate._meta.concrete_fields if f.name in kept and not f.primary_key]
+        row = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite, returning=returning)
         # Only the insert branch stores the attempted row's own creation time and
         # event; concurrent inserts from other events differ at least in the event.
         inserted = row["created_at"] == certificate.created_at and row["event_id"] == new_event_id

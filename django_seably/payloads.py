@@ -51,29 +51,31 @@ def parse_body(raw: bytes) -> ParsedBody:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return _invalid(raw, f"Body is not valid UTF-8 ({error.reason} at byte {error.start}).")
+    # Valid UTF-8 encodes back to the same bytes: keep the text only, so a big body is held once.
+    del raw
     if "\x00" in text:
-        return _invalid(raw, "Body is not valid JSON (it contains a NUL byte).")
+        return _invalid(text.encode(), "Body is not valid JSON (it contains a NUL byte).")
     try:
         # A leading byte order mark is allowed by RFC 8259 §8.1 parsers; accept it.
         payload = json.loads(
             text.removeprefix("\ufeff"), parse_constant=_reject_constant, parse_float=_parse_finite_float
         )
     except RecursionError:
-        return _invalid(raw, f"Body is not valid JSON (nested deeper than {MAX_NESTING} levels).")
+        return _invalid(text.encode(), f"Body is not valid JSON (nested deeper than {MAX_NESTING} levels).")
     except ValueError as error:
         # JSONDecodeError, NaN/Infinity, and integers too long for Python to convert.
         reason = "a number has too many digits" if "integer string conversion" in str(error) else error
-        return _invalid(raw, f"Body is not valid JSON ({reason}).")
+        return _invalid(text.encode(), f"Body is not valid JSON ({reason}).")
     if not isinstance(payload, dict):
-        return _invalid(raw, f"Body must be a JSON object, not {_json_type(payload)}.")
+        return _invalid(text.encode(), f"Body must be a JSON object, not {_json_type(payload)}.")
     problem = _unstorable(payload, check_strings=_SUSPICIOUS_ESCAPE.search(text) is not None)
     if problem:
-        return _invalid(raw, f"Body is not valid JSON for storage ({problem}).")
+        return _invalid(text.encode(), f"Body is not valid JSON for storage ({problem}).")
     event_type = payload.get("event")
     if not isinstance(event_type, str) or not event_type:
-        return _invalid(raw, 'Body must have a non-empty string "event".')
+        return _invalid(text.encode(), 'Body must have a non-empty string "event".')
     if len(event_type) > MAX_TYPE_LENGTH:
-        return _invalid(raw, f'"event" is longer than {MAX_TYPE_LENGTH} characters.')
+        return _invalid(text.encode(), f'"event" is longer than {MAX_TYPE_LENGTH} characters.')
     data = payload.get("payload")
     data = data.get("data") if isinstance(data, dict) else None
     if not isinstance(data, dict):

@@ -152,10 +152,19 @@ def process_events(events: Iterable[WebhookEvent]) -> Iterator[Outcome]:
 
 
 def _process_batch(batch: list[WebhookEvent]) -> list[Outcome]:
+    outcomes: list[Outcome] = []
     if not batch:
-        return []
-    with transaction.atomic():
-        return [process_event(event) for event in batch]
+        return outcomes
+    try:
+        with transaction.atomic():
+            outcomes = [process_event(event) for event in batch]
+    except DatabaseError:
+        raise
+    except Exception:
+        # process_event records every receiver's error; what escapes is a receiver's
+        # transaction.on_commit callback, raised after the batch was committed.
+        logger.exception("An on_commit callback raised after a batch of Seably events was committed.")
+    return outcomes
 
 
 def _record_failure(event: WebhookEvent, *, inline: bool) -> None:

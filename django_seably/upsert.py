@@ -54,7 +54,7 @@ def insert_or_update(
     obj.pk = pk
     obj._state.adding = False
     obj._state.db = using
-    return {f.attname: _from_db(f, value, connection) for f, value in zip(returned, row, strict=True)}
+    return {f.attname: from_db(f, value, connection) for f, value in zip(returned, row, strict=True)}
 
 
 @functools.cache
@@ -119,7 +119,7 @@ def _field(model: type[models.Model], name: str) -> Field[Any, Any]:
     return field
 
 
-def _from_db(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
+def from_db(field: Any, value: Any, connection: BaseDatabaseWrapper) -> Any:
     # Apply the conversions a queryset would (SQLite returns datetimes as text).
     column = field.get_col(field.model._meta.db_table)
     for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):

@@ -77,7 +77,7 @@ class WebhookView(View):
     def _get_endpoint(token: str) -> Endpoint | None:
         if not _TOKEN_SHAPE.fullmatch(token):
             return None
-        return Endpoint.objects.active().filter(token=token).first()
+        return Endpoint.objects.get_active(token)
 
 
 def _error(message: str, *, status: int) -> JsonResponse:

@@ -470,3 +470,23 @@ class TestBatches:
         assert outcomes == ["processed"] * 10
         assert commit.call_count == 3
         assert received.call_count == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raising_on_commit_callback_does_not_stop_batched_reprocessing(caplog):
+    from django_seably.processing import process_events
+
+    events = [WebhookEventFactory(failed=True) for _ in range(2)]
+
+    def receiver(sender, event, **kwargs):
+        transaction.on_commit(lambda: 1 / 0)
+
+    webhook_received.connect(receiver, weak=False)
+    try:
+        outcomes = list(process_events(events))
+    finally:
+        webhook_received.disconnect(receiver)
+
+    assert outcomes == ["processed", "processed"]
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert "An on_commit callback raised after a batch of Seably events was committed." in caplog.text

@@ -372,7 +372,7 @@ class TestMethodsAndTokens:
 
 class TestDatabaseUnavailable:
     def test_endpoint_lookup_failure_is_503(self, client, endpoint):
-        with mock.patch("django_seably.views.Endpoint.objects.active", side_effect=OperationalError("down")):
+        with mock.patch("django_seably.views.Endpoint.objects.get_active", side_effect=OperationalError("down")):
             response = client.post(endpoint.webhook_path, data="{}", content_type="application/json")
 
         assert response.status_code == 503
