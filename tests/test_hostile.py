@@ -126,8 +126,9 @@ class TestHeaders:
         if count < 100:
             assert (reply.status, reply.json()["status"]) == (200, "accepted")
             # The first headers are stored, up to the bound on their number.
-            assert '"value 0"' in headers_in(app, body)
-            assert f"value {count - 1}" not in headers_in(app, body)
+            stored = headers_in(app, body)
+            assert "X-Header-0" in stored
+            assert f"X-Header-{count - 1}" not in stored
         else:
             assert 400 <= reply.status < 500
             assert events_with_body(app, body) == []
