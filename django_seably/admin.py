@@ -107,6 +107,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    class Media:
+        css = {"all": ["django_seably/admin.css"]}
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        # Each model searches the way its indexes can answer (see ``search``),
+        # never with the admin's default OR of icontains over every field.
+        term = search_term.strip()
+        return (self.search(queryset, term) if term else queryset), False
+
+    def search(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
+        return queryset
+
 
 def _pretty_json(value: Any) -> str:
     return format_html('<pre class="seably-json">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
@@ -159,18 +173,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     )
     fields = readonly_fields
 
-    class Media:
-        css = {"all": ["django_seably/admin.css"]}
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
+    def search(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
         # Exact, case-sensitive matches: the admin's own "=" lookups are
         # case-insensitive, which no plain index can answer on PostgreSQL.
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(Q(object_id=term) | Q(event_type=term)), False
+        return queryset.filter(Q(object_id=term) | Q(event_type=term))
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: WebhookEvent) -> str:
@@ -291,20 +297,10 @@ class CertificateAdmin(ReadOnlyAdmin):
     )
     fields = readonly_fields
 
-    class Media:
-        css = {"all": ["django_seably/admin.css"]}
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
+    def search(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
         if "@" in term:
-            return queryset.filter(learner_email__iexact=term), False
-        return queryset.filter(
-            Q(seably_id=term) | Q(learner_name__icontains=term) | Q(course_name__icontains=term)
-        ), False
+            return queryset.filter(learner_email__iexact=term)
+        return queryset.filter(Q(seably_id=term) | Q(learner_name__icontains=term) | Q(course_name__icontains=term))
 
     @admin.display(description=_("events"))
     def event_links(self, obj: Certificate) -> str:

@@ -10,29 +10,14 @@ path segment that looks like a token, so it needs no Django setup.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
 
-from django_seably.redact import redact_url
+from django_seably.redact import RedactMessageFilter, redact_url
 
 #: Atoms of gunicorn's access log format that carry the request's path.
 PATH_ATOMS = ("r", "U", "f", "{raw_uri}e", "{path_info}e", "{request_uri}e", "{referer}i")
-
-
-class RedactUrlFilter(logging.Filter):
-    """Rewrite a record's message with token-like path segments masked; never drop a record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is not ours to fix
-            return True
-        redacted = redact_url(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
 
 
 class Logger(GunicornLogger):  # type: ignore[misc,unused-ignore]
@@ -42,8 +27,8 @@ class Logger(GunicornLogger):  # type: ignore[misc,unused-ignore]
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         # After gunicorn's own setup (and any --log-config-json, which keeps a logger's filters).
-        if not any(isinstance(f, RedactUrlFilter) for f in self.error_log.filters):
-            self.error_log.addFilter(RedactUrlFilter())
+        if not any(isinstance(f, RedactMessageFilter) for f in self.error_log.filters):
+            self.error_log.addFilter(RedactMessageFilter(redact_url))
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)

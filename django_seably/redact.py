@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -91,22 +92,33 @@ def _webhook_path_pattern() -> re.Pattern[str] | None:
     return re.compile(rf"(?P<prefix>{start}{re.escape(prefix)})(?P<token>[^/?#\s\"'…]{{5,}})")
 
 
-class RedactTokensFilter(logging.Filter):
-    """Rewrite a record's message with webhook tokens masked; never drop a record."""
+class RedactMessageFilter(logging.Filter):
+    """Rewrite a record's message with ``redact``; never drop a record."""
+
+    def __init__(self, redact: Callable[[str], str] = redact_text) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix
+            return True
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+class RedactTokensFilter(RedactMessageFilter):
+    """Mask webhook tokens in a record's message and in the request it carries."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request = getattr(record, "request", None)
         if isinstance(request, HttpRequest):
             # Error reports (AdminEmailHandler) print the request's path and META.
             redact_request_paths(request)
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is not ours to fix
-            return True
-        redacted = redact_text(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
+        return super().filter(record)
 
 
 def install_log_filters() -> None:
