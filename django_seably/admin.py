@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
@@ -479,18 +480,9 @@ def _status_counts() -> list[dict[str, Any]]:
 
 def _daily_chart(days: int) -> dict[str, Any]:
     """Events per day for the last ``days`` days, laid out as SVG bars (no JavaScript, no CDN)."""
-    start = timezone.localdate() - datetime.timedelta(days=days - 1)
-    since = datetime.datetime.combine(start, datetime.time())
-    if settings.USE_TZ:
-        since = timezone.make_aware(since)
-    per_day = dict(
-        WebhookEvent.objects.filter(received_at__gte=since)
-        .annotate(day=TruncDate("received_at"))
-        .order_by()
-        .values_list("day")
-        .annotate(total=Count("pk"))
-        .values_list("day", "total")
-    )
+    today = timezone.localdate()
+    start = today - datetime.timedelta(days=days - 1)
+    per_day = {**_closed_days_counts(start, today), **_counts_per_day(today, today)}
     width, height, gap = 24, 160, 4
     peak = max(per_day.values(), default=0)
     bars = []
@@ -517,6 +509,39 @@ def _daily_chart(days: int) -> dict[str, Any]:
         "total": sum(per_day.values()),
         "days": days,
     }
+
+
+#: How long the counts of days that are over stay cached (they change only if events are deleted).
+CLOSED_DAYS_CACHE_SECONDS = 3600
+
+
+def _closed_days_counts(start: datetime.date, today: datetime.date) -> dict[datetime.date, int]:
+    """Counts of the days before today: a day that is over keeps its count, so it is cached.
+
+    With a million events the last 30 days hold tens of thousands of rows; only
+    today's are counted on every view.
+    """
+    key = f"django_seably:overview:{WebhookEvent.objects.db}:{timezone.get_current_timezone_name()}:{start}:{today}"
+    counts: dict[datetime.date, int] | None = cache.get(key)
+    if counts is None:
+        counts = _counts_per_day(start, today - datetime.timedelta(days=1))
+        cache.set(key, counts, CLOSED_DAYS_CACHE_SECONDS)
+    return counts
+
+
+def _counts_per_day(first: datetime.date, last: datetime.date) -> dict[datetime.date, int]:
+    since = datetime.datetime.combine(first, datetime.time())
+    until = datetime.datetime.combine(last + datetime.timedelta(days=1), datetime.time())
+    if settings.USE_TZ:
+        since, until = timezone.make_aware(since), timezone.make_aware(until)
+    return dict(
+        WebhookEvent.objects.filter(received_at__gte=since, received_at__lt=until)
+        .annotate(day=TruncDate("received_at"))
+        .order_by()
+        .values_list("day")
+        .annotate(total=Count("pk"))
+        .values_list("day", "total")
+    )
 
 
 def _last_received_at() -> Subquery:

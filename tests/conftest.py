@@ -108,3 +108,13 @@ def typed_receiver() -> Any:
     yield connect
     for event_type, receiver in connected:
         signal_for(event_type).disconnect(receiver)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Any:
+    """The admin overview caches the counts of past days; every test starts without them."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -44,7 +45,9 @@ def seed(count, endpoints, start=0):
         )
 
 
-def queries_for(client, url):
+def queries_for(client, url, *, cold=True):
+    if cold:  # the overview caches past days: compare first views
+        cache.clear()
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
     assert response.status_code == 200, url
@@ -108,3 +111,21 @@ def test_planner_estimate_on_postgresql():
 
     assert estimated_count(WebhookEvent.objects.all()) == 3
     assert estimated_count(WebhookEvent.objects.filter(status="processed")) in (0, 1)
+
+
+def test_overview_counts_past_days_once_then_only_today(admin_client):
+    import datetime
+
+    from django.utils import timezone
+
+    WebhookEventFactory(received_at=timezone.now() - datetime.timedelta(days=3))
+    WebhookEventFactory()
+    first = queries_for(admin_client, "/admin/django_seably/eventoverview/")  # counts and caches past days
+    WebhookEventFactory(received_at=timezone.now() - datetime.timedelta(days=2))  # a past day: cached
+    WebhookEventFactory()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get("/admin/django_seably/eventoverview/")
+
+    assert len(queries) == first - 1
+    assert "(3 in all)" in response.content.decode()
