@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_seably.redact import mask_token
-from django_seably.upsert import from_db, insert_or_update
+from django_seably.upsert import insert_or_update
 
 
 def generate_token() -> str:
@@ -25,17 +25,15 @@ class EndpointQuerySet(models.QuerySet["Endpoint"]):
         return self.filter(is_active=True)
 
     def get_active(self, token: str) -> Endpoint | None:
-        """Return the active endpoint with ``token``, or None.
+        """Return the active endpoint with ``token`` (only its id, token and is_active loaded), or None.
 
-        Every delivery starts here, so it is one raw, indexed query: building and
-        compiling it with the ORM costs several times the query itself.
+        Every delivery starts here, so it is one raw, indexed query of the id:
+        building and compiling it with the ORM costs several times the query itself.
         """
         connection = connections[self.db]
-        meta = self.model._meta
         quote = connection.ops.quote_name
-        fields = meta.concrete_fields
         sql = (
-            f"SELECT {', '.join(quote(f.column or '') for f in fields)} FROM {quote(meta.db_table)} "
+            f"SELECT {quote('id')} FROM {quote(self.model._meta.db_table)} "
             f"WHERE {quote('token')} = %s AND {quote('is_active')} = %s"
         )
         with connection.cursor() as cursor:
@@ -43,8 +41,7 @@ class EndpointQuerySet(models.QuerySet["Endpoint"]):
             row = cursor.fetchone()
         if row is None:
             return None
-        values = [from_db(field, value, connection) for field, value in zip(fields, row, strict=True)]
-        return self.model.from_db(self.db, [f.attname for f in fields], values)
+        return self.model.from_db(self.db, ["id", "token", "is_active"], [row[0], token, True])
 
 
 class Endpoint(models.Model):
@@ -99,13 +96,13 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         ``event.delivery_count`` are those of the stored row. One statement, safe
         under concurrent deliveries: the unique fingerprint decides, not a prior read.
         """
-        row = insert_or_update(
+        upserted = insert_or_update(
             event,
             conflict="fingerprint",
             increment=["delivery_count"],
             returning=["delivery_count"],
         )
-        event.delivery_count = row["delivery_count"]
+        event.delivery_count = int(upserted.row["delivery_count"])
         return bool(event.delivery_count == 1)
 
 
@@ -187,15 +184,17 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
             # earlier delivery or by seably_link_users.
             kept.add("user")
         overwrite = [f.name for f in Certificate._meta.concrete_fields if f.name not in kept]
-        new_event_id = certificate.event_id
         # The overwritten columns hold certificate's own values: only the kept ones can differ.
         returning = [f.name for f in Certificate._meta.concrete_fields if f.name in kept and not f.primary_key]
-        row = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite, returning=returning)
+        upserted = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite, returning=returning)
         # Only the insert branch stores the attempted row's own creation time and
         # event; concurrent inserts from other events differ at least in the event.
-        inserted = row["created_at"] == certificate.created_at and row["event_id"] == new_event_id
-        for attname, value in row.items():
-            setattr(certificate, attname, value)
+        inserted = (
+            upserted.row["event_id"] == certificate.event_id
+            and upserted.value(certificate, "created_at") == certificate.created_at
+        )
+        if not inserted:
+            upserted.load(certificate)
         return bool(inserted)
 
     # Linking to local users. The database folds case on both sides of each match

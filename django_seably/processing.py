@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from django.db import DatabaseError, DataError, IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from django_seably.certificates import extract_fields
@@ -58,16 +58,54 @@ def store_delivery(
     return event, is_new, body
 
 
+class _ProcessingFailed(Exception):
+    """Raised out of the delivery's transaction to roll it all back; carries the receiver's traceback."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.traceback = traceback.format_exc()
+
+
 def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> tuple[WebhookEvent, bool]:
     """Insert the event, or count a delivery of the stored one; True when it is new.
 
-    A new valid event is inserted and processed in the same transaction, inside a
-    savepoint: the event and its effects are committed together (one commit per
-    delivery), while a failed processing rolls back only its own work.
+    Inline, a new valid event is inserted as processed and processed in the same
+    transaction: the event and its effects share one commit. The work is prepared
+    before the transaction opens, so SQLite's write lock is held only for the
+    statements. A failure rolls the whole transaction back and the event is then
+    stored again, failed: no savepoint on the way of every delivery.
     """
     inline = body.is_valid and seably_settings.PROCESSING == "inline"
+    event = _new_event(endpoint, body, headers, inline=inline)
+    if not inline:
+        with transaction.atomic():
+            is_new = WebhookEvent.objects.record_delivery(event)
+            if is_new and body.is_valid:
+                from django_seably.tasks import enqueue
+
+                transaction.on_commit(lambda: enqueue(event))
+        return event, is_new
+    try:
+        work = _prepare(event)
+    except Exception as error:  # the handler refused the event: nothing to roll back
+        return _store_failed(event, error, traceback.format_exc())
+    try:
+        with transaction.atomic():
+            is_new = WebhookEvent.objects.record_delivery(event)
+            if is_new:
+                try:
+                    _run(event, work)
+                except Exception as error:
+                    raise _ProcessingFailed(error) from error
+    except _ProcessingFailed as failure:
+        return _store_failed(event, failure.error, failure.traceback)
+    return event, is_new
+
+
+def _new_event(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str], *, inline: bool) -> WebhookEvent:
     now = timezone.now()
-    event = WebhookEvent(
+    return WebhookEvent(
         endpoint=endpoint,
         event_type=body.event_type,
         object_type=body.object_type,
@@ -83,18 +121,20 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
         attempts=1 if inline else 0,
         processed_at=now if inline else None,
     )
+
+
+def _store_failed(event: WebhookEvent, error: BaseException, text: str) -> tuple[WebhookEvent, bool]:
+    """Store ``event`` as failed, its first attempt counted; log the failure when the event is new.
+
+    A concurrent delivery of the same event may have been stored meanwhile (the
+    failed attempt's insert was rolled back): then this one is its duplicate.
+    """
+    event.status, event.processed_at, event.last_error = Status.FAILED, None, text
+    event.delivery_count = 1
     with transaction.atomic():
         is_new = WebhookEvent.objects.record_delivery(event)
-        if is_new and inline:
-            try:
-                with transaction.atomic():
-                    _run_handlers(event)
-            except Exception:
-                _record_failure(event, inline=True)
-        elif is_new and body.is_valid:
-            from django_seably.tasks import enqueue
-
-            transaction.on_commit(lambda: enqueue(event))
+    if is_new:
+        _log_failure(event, error)
     return event, is_new
 
 
@@ -115,6 +155,10 @@ def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome
     else:
         rows = rows.exclude(status__in=[Status.PROCESSED, Status.INVALID])
     try:
+        work = _prepare(event)
+    except Exception as error:  # the handler refused the event: count the attempt, as a claim would
+        return "failed" if _record_failure(event, rows, error, traceback.format_exc()) else "skipped"
+    try:
         # A transaction of its own, or a savepoint inside process_events' batch.
         with transaction.atomic():
             claimed = rows.update(
@@ -123,9 +167,11 @@ def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome
             if not claimed:
                 return "skipped"
             event.status, event.last_error = Status.PROCESSED, ""
-            _run_handlers(event)
-    except Exception:
-        _record_failure(event, inline=False)
+            _run(event, work)
+    except Exception as error:
+        # The claim was rolled back with the work: the event is as it was, unless
+        # another worker has processed it since.
+        _record_failure(event, rows, error, traceback.format_exc())
         return "failed"
     return "processed"
 
@@ -167,32 +213,19 @@ def _process_batch(batch: list[WebhookEvent]) -> list[Outcome]:
     return outcomes
 
 
-def _record_failure(event: WebhookEvent, *, inline: bool) -> None:
-    """Mark ``event`` failed with the traceback being handled.
+def _record_failure(event: WebhookEvent, rows: QuerySet[WebhookEvent], error: BaseException, text: str) -> bool:
+    """Mark ``event`` failed with ``text`` (a traceback) and count the attempt; False if ``rows`` no longer has it."""
+    updated = rows.update(status=Status.FAILED, processed_at=None, last_error=text, attempts=F("attempts") + 1)
+    if not updated:
+        return False
+    event.status, event.processed_at, event.last_error = Status.FAILED, None, text
+    event.attempts += 1
+    _log_failure(event, error)
+    return True
 
-    Inline, the event was inserted as processed (attempt counted) in the still
-    open transaction. Otherwise the claim was rolled back: count the attempt,
-    unless another worker has processed the event since.
-    """
-    error = traceback.format_exc()
-    logger.error(
-        "Processing Seably event %s (%s) failed.",
-        event.pk,
-        event.event_type,
-        exc_info=True,
-    )
-    rows = WebhookEvent.objects.filter(pk=event.pk)
-    changes: dict[str, Any] = {
-        "status": Status.FAILED,
-        "processed_at": None,
-        "last_error": error,
-    }
-    if not inline:
-        rows = rows.exclude(status=Status.PROCESSED)
-        changes["attempts"] = F("attempts") + 1
-        event.attempts += 1
-    rows.update(**changes)
-    event.status, event.processed_at, event.last_error = Status.FAILED, None, error
+
+def _log_failure(event: WebhookEvent, error: BaseException) -> None:
+    logger.error("Processing Seably event %s (%s) failed.", event.pk, event.event_type, exc_info=error)
 
 
 def _revalidate(event: WebhookEvent) -> bool:
@@ -220,16 +253,37 @@ def _revalidate(event: WebhookEvent) -> bool:
     return True
 
 
-def _run_handlers(event: WebhookEvent) -> None:
+#: The work a handler prepared, run inside the event's transaction; it returns the
+#: type signal's extra kwargs, or None to send no type signal.
+Work = Callable[[], dict[str, Any] | None]
+
+
+def _prepare(event: WebhookEvent) -> Work:
+    """Read the event and return the work to do in its transaction; raise if it cannot be processed.
+
+    Reading, checking and converting happen here, before the transaction opens,
+    so the transaction (SQLite's write lock) lasts only as long as its statements.
+    """
     handler = _HANDLERS.get(event.event_type)
-    extra = handler(event) if handler else {}
+    return handler(event) if handler else _no_work
+
+
+def _no_work() -> dict[str, Any]:
+    return {}
+
+
+def _run(event: WebhookEvent, work: Work) -> None:
+    extra = work()
     webhook_received.send(sender=WebhookEvent, event=event)
     if extra is not None:
         signal_for(event.event_type).send(sender=WebhookEvent, event=event, **extra)
 
 
-def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
-    """Create or update the Certificate; return the signal's kwargs only when it is new."""
+def _certificate_created(event: WebhookEvent) -> Work:
+    """Check the certificate and build its row; the work upserts it.
+
+    The work returns the signal's kwargs only when the certificate is new.
+    """
     payload = event.payload if isinstance(event.payload, dict) else {}
     data = payload.get("payload")
     data = data.get("data") if isinstance(data, dict) else None
@@ -242,17 +296,21 @@ def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
         raise ProcessingError(
             f"certificate.created needs payload.data.id, a string of 1 to {MAX_TYPE_LENGTH} characters."
         )
-    certificate = Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
+    certificate = Certificate(seably_id=seably_id, data=data, **extract_fields(data))
     if seably_settings.LINK_USERS:
         # One query, only when linking is on. No match keeps the user linked before (see upsert).
         certificate.user_id = Certificate.objects.matching_user_pk(certificate.learner_email)
-    if not Certificate.objects.upsert(certificate):
-        return None
-    return {"certificate": certificate}
+
+    def upsert() -> dict[str, Any] | None:
+        certificate.event = event  # its pk is known only now, once the event is stored
+        if not Certificate.objects.upsert(certificate):
+            return None
+        return {"certificate": certificate}
+
+    return upsert
 
 
 #: What each event type does before its signals; types without a handler only signal.
-#: A handler returns the signal's extra kwargs, or None to send no type signal.
-_HANDLERS: dict[str, Callable[[WebhookEvent], dict[str, Any] | None]] = {
+_HANDLERS: dict[str, Callable[[WebhookEvent], Work]] = {
     "certificate.created": _certificate_created,
 }

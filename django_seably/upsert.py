@@ -15,11 +15,33 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
+
+
+class Upserted(NamedTuple):
+    """The ``returning`` fields of the stored row, by attname, and how to read them."""
+
+    #: Unconverted, as the driver returned them (cheap when only some are read).
+    row: dict[str, Any]
+    #: False when ``row`` holds Python values already (the portable path).
+    raw: bool = True
+
+    def value(self, obj: models.Model, attname: str) -> Any:
+        """Return one returned field of ``obj``'s row, converted as a queryset would."""
+        value = self.row[attname]
+        if not self.raw:
+            return value
+        field = next(f for f in type(obj)._meta.concrete_fields if f.attname == attname)
+        return from_db(field, value, connections[obj._state.db or "default"])
+
+    def load(self, obj: models.Model) -> None:
+        """Set every returned field on ``obj``."""
+        for attname in self.row:
+            setattr(obj, attname, self.value(obj, attname))
 
 
 def insert_or_update(
@@ -29,32 +51,51 @@ def insert_or_update(
     increment: Sequence[str] = (),
     overwrite: Sequence[str] = (),
     returning: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> Upserted:
     """Insert ``obj``, or update the row that has the same ``conflict`` field.
 
     On conflict, each ``increment`` field goes up by one and each ``overwrite``
     field takes ``obj``'s value. Return the stored row's ``returning`` fields
-    (every field when None) keyed by attname; ``obj.pk`` is set either way.
+    (every field when None), unconverted; ``obj.pk`` is set either way.
     """
     model = type(obj)
     meta = model._meta
     using = router.db_for_write(model, instance=obj)
     connection = connections[using]
-    returned = [_field(model, name) for name in returning] if returning else list(meta.concrete_fields)
+    returned = tuple(_field(model, name) for name in returning) if returning else tuple(meta.concrete_fields)
     features = connection.features
     if not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert):
         return _insert_or_update_portably(obj, using, conflict, increment, overwrite, returned)
 
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-    sql = _upsert_sql(model, using, conflict, tuple(increment), tuple(overwrite), tuple(returned))
+    fields = _insert_fields(model)
+    values = [_db_value(field, obj, connection) for field in fields]
+    sql = _upsert_sql(model, using, conflict, tuple(increment), tuple(overwrite), returned)
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         pk, *row = cursor.fetchone()
     obj.pk = pk
     obj._state.adding = False
     obj._state.db = using
-    return {f.attname: from_db(f, value, connection) for f, value in zip(returned, row, strict=True)}
+    return Upserted({f.attname: value for f, value in zip(returned, row, strict=True)})
+
+
+@functools.cache
+def _insert_fields(model: type[models.Model]) -> tuple[Field[Any, Any], ...]:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+
+
+#: Fields whose str, int or None value is stored as it is: their get_db_prep_save would
+#: only return it again, at a cost that adds up on every delivery.
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.ForeignKey)
+_PLAIN_VALUES = (str, int, type(None))
+
+
+def _db_value(field: Field[Any, Any], obj: models.Model, connection: BaseDatabaseWrapper) -> Any:
+    if isinstance(field, _PLAIN_FIELDS):
+        value = getattr(obj, field.attname)
+        if type(value) in _PLAIN_VALUES:
+            return value
+    return field.get_db_prep_save(field.pre_save(obj, add=True), connection)
 
 
 @functools.cache
@@ -75,7 +116,7 @@ def _upsert_sql(
 
     meta = model._meta
     table = quote(meta.db_table)
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = _insert_fields(model)
     assignments = [f"{column(n)} = {table}.{column(n)} + 1" for n in increment]
     assignments += [f"{column(n)} = EXCLUDED.{column(n)}" for n in overwrite]
     return (
@@ -92,8 +133,8 @@ def _insert_or_update_portably(
     conflict: str,
     increment: Sequence[str],
     overwrite: Sequence[str],
-    returned: list[Field[Any, Any]],
-) -> dict[str, Any]:
+    returned: tuple[Field[Any, Any], ...],
+) -> Upserted:
     model = type(obj)
     try:
         with transaction.atomic(using=using):
@@ -108,8 +149,9 @@ def _insert_or_update_portably(
         stored = rows.get()
         obj.pk = stored.pk
         obj._state.adding = False
-        return {f.attname: getattr(stored, f.attname) for f in returned}
-    return {f.attname: getattr(obj, f.attname) for f in returned}
+        obj._state.db = using
+        return Upserted({f.attname: getattr(stored, f.attname) for f in returned}, raw=False)
+    return Upserted({f.attname: getattr(obj, f.attname) for f in returned}, raw=False)
 
 
 def _field(model: type[models.Model], name: str) -> Field[Any, Any]:
