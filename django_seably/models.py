@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_seably.redact import mask_token
-from django_seably.upsert import insert_or_update
+from django_seably.upsert import PreparedUpsert
 
 
 def generate_token() -> str:
@@ -96,14 +98,22 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         ``event.delivery_count`` are those of the stored row. One statement, safe
         under concurrent deliveries: the unique fingerprint decides, not a prior read.
         """
-        upserted = insert_or_update(
+        return self.prepare_delivery(event)()
+
+    def prepare_delivery(self, event: WebhookEvent) -> Callable[[], bool]:
+        """Return ``record_delivery(event)`` prepared, to call later (in a transaction)."""
+        statement = PreparedUpsert(
             event,
             conflict="fingerprint",
             increment=["delivery_count"],
             returning=["delivery_count"],
         )
-        event.delivery_count = int(upserted.row["delivery_count"])
-        return bool(event.delivery_count == 1)
+
+        def record() -> bool:
+            event.delivery_count = int(statement.execute().row["delivery_count"])
+            return event.delivery_count == 1
+
+        return record
 
 
 class WebhookEvent(models.Model):
@@ -178,24 +188,28 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         ``user`` unless ``certificate`` has one, and loads the stored row into
         ``certificate``.
         """
-        kept = {"id", "seably_id", "event", "created_at"}
-        if certificate.user_id is None:
-            # Linking found no user (or is off): keep the user linked before, by an
-            # earlier delivery or by seably_link_users.
-            kept.add("user")
-        overwrite = [f.name for f in Certificate._meta.concrete_fields if f.name not in kept]
-        # The overwritten columns hold certificate's own values: only the kept ones can differ.
-        returning = [f.name for f in Certificate._meta.concrete_fields if f.name in kept and not f.primary_key]
-        upserted = insert_or_update(certificate, conflict="seably_id", overwrite=overwrite, returning=returning)
-        # Only the insert branch stores the attempted row's own creation time and
-        # event; concurrent inserts from other events differ at least in the event.
-        inserted = (
-            upserted.row["event_id"] == certificate.event_id
-            and upserted.value(certificate, "created_at") == certificate.created_at
-        )
-        if not inserted:
-            upserted.load(certificate)
-        return bool(inserted)
+        return self.prepare_upsert(certificate)()
+
+    def prepare_upsert(self, certificate: Certificate) -> Callable[[], bool]:
+        """Return ``upsert(certificate)`` prepared, to call later; ``certificate.event`` may be set until then."""
+        # Linking found no user (or is off): keep the user linked before, by an
+        # earlier delivery or by seably_link_users.
+        overwrite, returning = _upsert_columns(keep_user=certificate.user_id is None)
+        statement = PreparedUpsert(certificate, conflict="seably_id", overwrite=overwrite, returning=returning)
+
+        def upsert() -> bool:
+            upserted = statement.execute()
+            # Only the insert branch stores the attempted row's own creation time and
+            # event; concurrent inserts from other events differ at least in the event.
+            inserted = (
+                upserted.row["event_id"] == certificate.event_id
+                and upserted.value(certificate, "created_at") == certificate.created_at
+            )
+            if not inserted:
+                upserted.load(certificate)
+            return bool(inserted)
+
+        return upsert
 
     # Linking to local users. The database folds case on both sides of each match
     # (UPPER), so processing, seably_link_users and the Upper("learner_email") index
@@ -292,6 +306,17 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.seably_id
+
+
+@functools.cache
+def _upsert_columns(*, keep_user: bool) -> tuple[list[str], list[str]]:
+    """Return the fields a certificate upsert overwrites, and those it keeps and returns."""
+    kept = {"id", "seably_id", "event", "created_at"} | ({"user"} if keep_user else set())
+    fields = Certificate._meta.concrete_fields
+    # The overwritten columns hold the certificate's own values: only the kept ones can differ.
+    return [f.name for f in fields if f.name not in kept], [
+        f.name for f in fields if f.name in kept and not f.primary_key
+    ]
 
 
 def _users_by_email() -> models.QuerySet[Any]:

@@ -90,9 +90,10 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
         work = _prepare(event)
     except Exception as error:  # the handler refused the event: nothing to roll back
         return _store_failed(event, error, traceback.format_exc())
+    record = WebhookEvent.objects.prepare_delivery(event)
     try:
         with transaction.atomic():
-            is_new = WebhookEvent.objects.record_delivery(event)
+            is_new = record()
             if is_new:
                 try:
                     _run(event, work)
@@ -301,13 +302,15 @@ def _certificate_created(event: WebhookEvent) -> Work:
         # One query, only when linking is on. No match keeps the user linked before (see upsert).
         certificate.user_id = Certificate.objects.matching_user_pk(certificate.learner_email)
 
-    def upsert() -> dict[str, Any] | None:
+    upsert = Certificate.objects.prepare_upsert(certificate)
+
+    def work() -> dict[str, Any] | None:
         certificate.event = event  # its pk is known only now, once the event is stored
-        if not Certificate.objects.upsert(certificate):
+        if not upsert():
             return None
         return {"certificate": certificate}
 
-    return upsert
+    return work
 
 
 #: What each event type does before its signals; types without a handler only signal.

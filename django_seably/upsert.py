@@ -58,25 +58,62 @@ def insert_or_update(
     field takes ``obj``'s value. Return the stored row's ``returning`` fields
     (every field when None), unconverted; ``obj.pk`` is set either way.
     """
-    model = type(obj)
-    meta = model._meta
-    using = router.db_for_write(model, instance=obj)
-    connection = connections[using]
-    returned = tuple(_field(model, name) for name in returning) if returning else tuple(meta.concrete_fields)
-    features = connection.features
-    if not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert):
-        return _insert_or_update_portably(obj, using, conflict, increment, overwrite, returned)
+    return PreparedUpsert(
+        obj, conflict=conflict, increment=increment, overwrite=overwrite, returning=returning
+    ).execute()
 
-    fields = _insert_fields(model)
-    values = [_db_value(field, obj, connection) for field in fields]
-    sql = _upsert_sql(model, using, conflict, tuple(increment), tuple(overwrite), returned)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        pk, *row = cursor.fetchone()
-    obj.pk = pk
-    obj._state.adding = False
-    obj._state.db = using
-    return Upserted({f.attname: value for f, value in zip(returned, row, strict=True)})
+
+class PreparedUpsert:
+    """``insert_or_update`` in two steps: prepare the statement and its values, then execute it.
+
+    Preparing (converting every value, JSON included) can happen before the
+    transaction opens, so that the transaction, which on SQLite holds the
+    database's only write lock, lasts no longer than its statements. Foreign
+    keys are read again when executing: the row they point to may be inserted in
+    the same transaction, after the preparation.
+    """
+
+    def __init__(
+        self,
+        obj: models.Model,
+        *,
+        conflict: str,
+        increment: Sequence[str] = (),
+        overwrite: Sequence[str] = (),
+        returning: Sequence[str] | None = None,
+    ) -> None:
+        model = type(obj)
+        self.obj = obj
+        self.using = router.db_for_write(model, instance=obj)
+        connection = connections[self.using]
+        self.returned = tuple(_field(model, name) for name in returning) if returning else model._meta.concrete_fields
+        self.conflict, self.increment, self.overwrite = conflict, tuple(increment), tuple(overwrite)
+        features = connection.features
+        self.portable = not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert)
+        if self.portable:
+            return
+        fields = _insert_fields(model)
+        self.values = [_db_value(field, obj, connection) for field in fields]
+        self.foreign_keys = [(i, f) for i, f in enumerate(fields) if isinstance(f, models.ForeignKey)]
+        self.sql = _upsert_sql(model, self.using, conflict, self.increment, self.overwrite, tuple(self.returned))
+
+    def execute(self) -> Upserted:
+        obj = self.obj
+        if self.portable:
+            return _insert_or_update_portably(
+                obj, self.using, self.conflict, self.increment, self.overwrite, tuple(self.returned)
+            )
+        connection = connections[self.using]
+        values = self.values
+        for index, field in self.foreign_keys:
+            values[index] = _db_value(field, obj, connection)
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, values)
+            pk, *row = cursor.fetchone()
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = self.using
+        return Upserted({f.attname: value for f, value in zip(self.returned, row, strict=True)})
 
 
 @functools.cache

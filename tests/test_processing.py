@@ -341,16 +341,17 @@ class TestTasksMode:
 def test_database_refusing_json_stores_the_body_as_invalid(post_webhook):
     from django.db import DataError
 
-    real = WebhookEvent.objects.record_delivery
+    real = WebhookEvent.objects.prepare_delivery
     calls = []
+
+    def refuse():
+        raise DataError("unsupported Unicode escape sequence")
 
     def refuse_valid(event):
         calls.append(event.status)
-        if event.status != "invalid":
-            raise DataError("unsupported Unicode escape sequence")
-        return real(event)
+        return refuse if event.status != "invalid" else real(event)
 
-    with mock.patch.object(type(WebhookEvent.objects), "record_delivery", side_effect=refuse_valid, autospec=False):
+    with mock.patch.object(type(WebhookEvent.objects), "prepare_delivery", side_effect=refuse_valid, autospec=False):
         response = post_webhook(certificate_body("SB-1"))
 
     assert response.status_code == 400

@@ -379,9 +379,7 @@ class TestDatabaseUnavailable:
         assert response.json() == {"error": "Database unavailable, try again later."}
 
     def test_insert_failure_is_503_and_stores_nothing(self, client, endpoint):
-        with mock.patch(
-            "django_seably.models.WebhookEventQuerySet.record_delivery", side_effect=OperationalError("down")
-        ):
+        with mock.patch("django_seably.upsert.PreparedUpsert.execute", side_effect=OperationalError("down")):
             response = client.post(
                 endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
             )
