@@ -21,6 +21,12 @@ class InvalidWebhookBody(WebhookRejected):
     status_code = 400
 
 
+class EndpointNotFound(WebhookRejected):
+    """No active endpoint has the token (any more): answered 404, like an unknown one."""
+
+    status_code = 404
+
+
 class WebhookBodyTooLarge(WebhookRejected):
     """The body is over ``SEABLY["MAX_BODY_SIZE"]``; it is refused unread and not stored."""
 

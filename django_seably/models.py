@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_seably.exceptions import EndpointNotFound
 from django_seably.redact import mask_token
 from django_seably.upsert import PreparedUpsert
 
@@ -94,9 +95,12 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def record_delivery(self, event: WebhookEvent) -> bool:
         """Insert ``event``, or count one more delivery of the event with its fingerprint.
 
-        Return True when ``event`` was inserted. Either way ``event.pk`` and
-        ``event.delivery_count`` are those of the stored row. One statement, safe
-        under concurrent deliveries: the unique fingerprint decides, not a prior read.
+        Return True when ``event`` was inserted. Either way ``event.pk``,
+        ``event.endpoint_id`` and ``event.delivery_count`` are those of the stored
+        row. One statement, safe under concurrent deliveries: the unique
+        fingerprint decides, not a prior read. The same statement reads the
+        endpoint by ``event.endpoint``'s token, so an endpoint deactivated or given
+        a new token since it was looked up gets nothing: ``EndpointNotFound``.
         """
         return self.prepare_delivery(event)()
 
@@ -106,11 +110,16 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
             event,
             conflict="fingerprint",
             increment=["delivery_count"],
-            returning=["delivery_count"],
+            returning=["delivery_count", "endpoint"],
+            parent=("endpoint", {"token": event.endpoint.token, "is_active": True}),
         )
 
         def record() -> bool:
-            event.delivery_count = int(statement.execute().row["delivery_count"])
+            upserted = statement.execute()
+            if upserted is None:
+                raise EndpointNotFound("Not found.")
+            event.endpoint_id = upserted.row["endpoint_id"]
+            event.delivery_count = int(upserted.row["delivery_count"])
             return event.delivery_count == 1
 
         return record
@@ -199,6 +208,7 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
 
         def upsert() -> bool:
             upserted = statement.execute()
+            assert upserted is not None  # no parent lookup: always a row
             # Only the insert branch stores the attempted row's own creation time and
             # event; concurrent inserts from other events differ at least in the event.
             inserted = (

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from django_seably.certificates import extract_fields
 from django_seably.conf import seably_settings
-from django_seably.exceptions import ProcessingError
+from django_seably.exceptions import EndpointNotFound, ProcessingError
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
 from django_seably.signals import signal_for, webhook_received
@@ -41,6 +41,8 @@ def store_delivery(
     """
     try:
         event, is_new = _store(endpoint, body, headers)
+    except EndpointNotFound:
+        raise
     except (DataError, IntegrityError) as error:
         if not body.is_valid:
             raise

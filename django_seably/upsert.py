@@ -14,7 +14,7 @@ pointing at the new row's own event).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connections, models, router, transaction
@@ -58,9 +58,11 @@ def insert_or_update(
     field takes ``obj``'s value. Return the stored row's ``returning`` fields
     (every field when None), unconverted; ``obj.pk`` is set either way.
     """
-    return PreparedUpsert(
+    upserted = PreparedUpsert(
         obj, conflict=conflict, increment=increment, overwrite=overwrite, returning=returning
     ).execute()
+    assert upserted is not None  # only a parent lookup can find nothing
+    return upserted
 
 
 class PreparedUpsert:
@@ -71,6 +73,10 @@ class PreparedUpsert:
     database's only write lock, lasts no longer than its statements. Foreign
     keys are read again when executing: the row they point to may be inserted in
     the same transaction, after the preparation.
+
+    With ``parent=(foreign_key, lookup)`` the foreign key is not a value: the
+    statement reads it from the related row that ``lookup`` (field values) finds,
+    and inserts nothing if there is none. That check costs no query of its own.
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class PreparedUpsert:
         increment: Sequence[str] = (),
         overwrite: Sequence[str] = (),
         returning: Sequence[str] | None = None,
+        parent: tuple[str, Mapping[str, Any]] | None = None,
     ) -> None:
         model = type(obj)
         self.obj = obj
@@ -88,18 +95,38 @@ class PreparedUpsert:
         connection = connections[self.using]
         self.returned = tuple(_field(model, name) for name in returning) if returning else model._meta.concrete_fields
         self.conflict, self.increment, self.overwrite = conflict, tuple(increment), tuple(overwrite)
+        self.parent = parent
         features = connection.features
         self.portable = not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert)
         if self.portable:
             return
         fields = _insert_fields(model)
-        self.values = [_db_value(field, obj, connection) for field in fields]
-        self.foreign_keys = [(i, f) for i, f in enumerate(fields) if isinstance(f, models.ForeignKey)]
-        self.sql = _upsert_sql(model, self.using, conflict, self.increment, self.overwrite, tuple(self.returned))
+        parent_key: Any = _field(model, parent[0]) if parent else None
+        self.values = [_db_value(field, obj, connection) for field in fields if field is not parent_key]
+        self.foreign_keys = [
+            (i, f) for i, f in enumerate(f for f in fields if f is not parent_key) if isinstance(f, models.ForeignKey)
+        ]
+        if parent:
+            related = parent_key.related_model
+            self.values += [
+                _field(related, name).get_db_prep_save(value, connection) for name, value in parent[1].items()
+            ]
+        self.sql = _upsert_sql(
+            model,
+            self.using,
+            conflict,
+            self.increment,
+            self.overwrite,
+            tuple(self.returned),
+            (parent[0], tuple(parent[1])) if parent else None,
+        )
 
-    def execute(self) -> Upserted:
+    def execute(self) -> Upserted | None:
+        """Run the statement; None only when ``parent`` found no row (nothing was written)."""
         obj = self.obj
         if self.portable:
+            if self.parent and not _set_parent(obj, self.using, *self.parent):
+                return None
             return _insert_or_update_portably(
                 obj, self.using, self.conflict, self.increment, self.overwrite, tuple(self.returned)
             )
@@ -109,11 +136,25 @@ class PreparedUpsert:
             values[index] = _db_value(field, obj, connection)
         with connection.cursor() as cursor:
             cursor.execute(self.sql, values)
-            pk, *row = cursor.fetchone()
+            stored = cursor.fetchone()
+        if stored is None:
+            return None
+        pk, *row = stored
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = self.using
         return Upserted({f.attname: value for f, value in zip(self.returned, row, strict=True)})
+
+
+def _set_parent(obj: models.Model, using: str, name: str, lookup: Mapping[str, Any]) -> bool:
+    """Set ``obj``'s foreign key ``name`` to the related row ``lookup`` finds; False if none."""
+    key: Any = _field(type(obj), name)
+    related = key.related_model
+    value = related._default_manager.using(using).filter(**lookup).values_list(key.target_field.attname).first()
+    if value is None:
+        return False
+    setattr(obj, key.attname, value[0])
+    return True
 
 
 @functools.cache
@@ -143,12 +184,13 @@ def _upsert_sql(
     increment: tuple[str, ...],
     overwrite: tuple[str, ...],
     returned: tuple[Field[Any, Any], ...],
+    parent: tuple[str, tuple[str, ...]] | None,
 ) -> str:
     """Build the statement once per model and shape: it is the same for every delivery."""
     quote = connections[using].ops.quote_name
 
-    def column(field: Field[Any, Any] | str) -> str:
-        name = _field(model, field).column if isinstance(field, str) else field.column
+    def column(field: Field[Any, Any] | str, of: type[models.Model] = model) -> str:
+        name = _field(of, field).column if isinstance(field, str) else field.column
         return quote(name or "")
 
     meta = model._meta
@@ -156,9 +198,19 @@ def _upsert_sql(
     fields = _insert_fields(model)
     assignments = [f"{column(n)} = {table}.{column(n)} + 1" for n in increment]
     assignments += [f"{column(n)} = EXCLUDED.{column(n)}" for n in overwrite]
+    if parent:
+        foreign_key: Any = _field(model, parent[0])
+        related = foreign_key.related_model
+        source = quote(related._meta.db_table)
+        target = column(foreign_key.target_field)
+        selected = [f"{source}.{target}" if f is foreign_key else "%s" for f in fields]
+        conditions = [f"{source}.{column(name, related)} = %s" for name in parent[1]]
+        # A WHERE clause also keeps SQLite from reading ON CONFLICT as a join's ON.
+        rows = f"SELECT {', '.join(selected)} FROM {source} WHERE {' AND '.join(conditions)}"
+    else:
+        rows = f"VALUES ({', '.join(['%s'] * len(fields))})"
     return (
-        f"INSERT INTO {table} ({', '.join(column(f) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"INSERT INTO {table} ({', '.join(column(f) for f in fields)}) {rows} "
         f"ON CONFLICT ({column(conflict)}) DO UPDATE SET {', '.join(assignments)} "
         f"RETURNING {column(_field(model, meta.pk.name))}, {', '.join(column(f) for f in returned)}"
     )

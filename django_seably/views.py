@@ -12,7 +12,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from django_seably.conf import seably_settings
-from django_seably.exceptions import WebhookBodyTooLarge, WebhookRejected
+from django_seably.exceptions import EndpointNotFound, WebhookBodyTooLarge, WebhookRejected
 from django_seably.models import Endpoint
 from django_seably.payloads import parse_body
 from django_seably.processing import store_delivery
@@ -45,7 +45,7 @@ class WebhookView(View):
         # First, before anything can log or report this request.
         redact_request(request, token)
         try:
-            endpoint = self._get_endpoint(token)
+            endpoint = self._get_endpoint(token, known=request.method == "POST")
             if endpoint is None:
                 return _error("Not found.", status=404)
             if request.method not in ALLOWED_METHODS:
@@ -68,16 +68,43 @@ class WebhookView(View):
     def receive(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
         body = parse_body(_read_body(request))
         headers = _storable_headers(request, endpoint.token)
-        event, is_new, body = store_delivery(endpoint, body, headers)
+        try:
+            event, is_new, body = store_delivery(endpoint, body, headers)
+        except EndpointNotFound:
+            _active_tokens.discard(endpoint.token)
+            raise
+        _remember(endpoint.token)
         if not body.is_valid:
             return _error(body.error, status=400)
         return JsonResponse({"status": "accepted" if is_new else "duplicate", "event_id": event.pk})
 
     @staticmethod
-    def _get_endpoint(token: str) -> Endpoint | None:
+    def _get_endpoint(token: str, *, known: bool) -> Endpoint | None:
+        """Return the endpoint of ``token``, or None (404).
+
+        With ``known``, a token that recently stored an event costs no query: the
+        event's INSERT reads the endpoint by its token again (see
+        ``WebhookEventQuerySet.record_delivery``) and stores nothing if it is no
+        longer active. The first request with a token, and every stranger's,
+        is looked up before its body is read.
+        """
         if not _TOKEN_SHAPE.fullmatch(token):
             return None
+        if known and token in _active_tokens:
+            return Endpoint(token=token, is_active=True)
         return Endpoint.objects.get_active(token)
+
+
+#: Tokens of this process's recent deliveries (a bounded set): see WebhookView._get_endpoint.
+_active_tokens: set[str] = set()
+MAX_REMEMBERED_TOKENS = 100
+
+
+def _remember(token: str) -> None:
+    if token not in _active_tokens:
+        if len(_active_tokens) >= MAX_REMEMBERED_TOKENS:
+            _active_tokens.clear()
+        _active_tokens.add(token)
 
 
 def _error(message: str, *, status: int) -> JsonResponse:

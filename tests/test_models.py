@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from django_seably import upsert
 from django_seably.certificates import extract_fields
+from django_seably.exceptions import EndpointNotFound
 from django_seably.models import Certificate, Endpoint, WebhookEvent, generate_token
 from django_seably.payloads import parse_body
 from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory
@@ -243,6 +244,36 @@ class TestRecordDelivery:
 
         stored = WebhookEvent.objects.get()
         assert (stored.status, stored.delivery_count, stored.payload) == (WebhookEvent.Status.INVALID, 2, None)
+
+    @pytest.mark.parametrize("change", ["rotate", "deactivate"])
+    def test_an_endpoint_no_longer_active_gets_nothing(self, endpoint, upsert_path, change):
+        event = new_event(endpoint, b'{"event": "x.y"}')
+        stale = Endpoint.objects.get(pk=endpoint.pk)
+        if change == "rotate":
+            stale.token = generate_token()
+        else:
+            stale.is_active = False
+        stale.save()
+
+        with pytest.raises(EndpointNotFound):
+            WebhookEvent.objects.record_delivery(event)
+
+        assert not WebhookEvent.objects.exists()
+        # The same event, to the endpoint as it is now:
+        if change == "rotate":
+            assert WebhookEvent.objects.record_delivery(new_event(stale, b'{"event": "x.y"}')) is True
+            assert WebhookEvent.objects.get().endpoint == stale
+        else:
+            WebhookEvent.objects.record_delivery(new_event(EndpointFactory(), b'{"event": "x.y"}'))
+
+    def test_the_endpoint_is_read_by_its_token(self, endpoint, upsert_path):
+        event = new_event(Endpoint(token=endpoint.token), b'{"event": "x.y"}')
+
+        WebhookEvent.objects.record_delivery(event)
+
+        assert event.endpoint_id == endpoint.pk
+        assert event.endpoint == endpoint
+        assert WebhookEvent.objects.get().endpoint == endpoint
 
 
 class TestCertificateUpsert:

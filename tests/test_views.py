@@ -5,11 +5,13 @@ import json
 from unittest import mock
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from django_seably.models import Certificate, WebhookEvent
+from django_seably import views
+from django_seably.models import Certificate, WebhookEvent, generate_token
 from tests.conftest import load_payload
 from tests.factories import EndpointFactory, certificate_body
 
@@ -368,6 +370,73 @@ class TestMethodsAndTokens:
             response = client.post(f"/seably/{token}/", data="{}", content_type="application/json")
 
         assert response.status_code == 404
+
+
+class TestKnownTokens:
+    """A token that stored an event is not looked up again; its INSERT checks it instead."""
+
+    def test_a_known_token_costs_no_lookup(self, post_webhook):
+        post_webhook(certificate_body("SB-1"))
+
+        with CaptureQueriesContext(connection) as queries:
+            response = post_webhook(certificate_body("SB-2"))
+
+        assert response.status_code == 200
+        assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+        assert Certificate.objects.count() == 2
+
+    @pytest.mark.parametrize("change", ["rotate", "deactivate", "delete"])
+    def test_a_known_token_changed_since_is_404_and_stores_nothing(self, post_webhook, endpoint, change, received):
+        old_path = endpoint.webhook_path
+        post_webhook(certificate_body("SB-1"))
+        if change == "rotate":
+            endpoint.token = generate_token()
+            endpoint.save()
+        elif change == "deactivate":
+            endpoint.is_active = False
+            endpoint.save()
+        else:
+            WebhookEvent.objects.all().delete()
+            endpoint.delete()
+
+        response = Client().post(old_path, data=json.dumps(certificate_body("SB-2")), content_type="application/json")
+
+        assert response.status_code == 404
+        assert response.json() == {"error": "Not found."}
+        assert not WebhookEvent.objects.filter(object_id="SB-2").exists()
+        assert not Certificate.objects.filter(seably_id="SB-2").exists()
+        assert received.call_count == 1
+        assert old_path.split("/")[-2] not in views._active_tokens
+
+    def test_an_endpoint_recreated_with_the_same_token_gets_its_events(self, post_webhook, endpoint):
+        post_webhook(certificate_body("SB-1"))
+        token = endpoint.token
+        WebhookEvent.objects.all().delete()
+        endpoint.delete()
+        again = EndpointFactory(name="restored", token=token)
+
+        response = post_webhook(certificate_body("SB-2"), to=again)
+
+        assert response.status_code == 200
+        assert WebhookEvent.objects.get(object_id="SB-2").endpoint == again
+
+    def test_get_always_looks_the_token_up(self, client, post_webhook, endpoint, django_assert_num_queries):
+        post_webhook(certificate_body("SB-1"))
+        endpoint.is_active = False
+        endpoint.save()
+
+        with django_assert_num_queries(1):
+            response = client.get(endpoint.webhook_path)
+
+        assert response.status_code == 404
+
+    def test_the_set_of_known_tokens_is_bounded(self, monkeypatch):
+        monkeypatch.setattr(views, "_active_tokens", set())
+        for number in range(views.MAX_REMEMBERED_TOKENS + 5):
+            views._remember(f"token-{number}")
+
+        assert len(views._active_tokens) <= views.MAX_REMEMBERED_TOKENS
+        assert f"token-{views.MAX_REMEMBERED_TOKENS + 4}" in views._active_tokens
 
 
 class TestDatabaseUnavailable:
