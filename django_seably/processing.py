@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
-from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connections, router, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -73,10 +73,9 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
     """Insert the event, or count a delivery of the stored one; True when it is new.
 
     Inline, a new valid event is inserted as processed and processed in the same
-    transaction: the event and its effects share one commit. The work is prepared
-    before the transaction opens, so SQLite's write lock is held only for the
-    statements. A failure rolls the whole transaction back and the event is then
-    stored again, failed: no savepoint on the way of every delivery.
+    transaction: the event and its effects share one commit. A failure rolls the
+    whole transaction back and the event is then stored again, failed: no
+    savepoint on the way of every delivery.
     """
     inline = body.is_valid and seably_settings.PROCESSING == "inline"
     event = _new_event(endpoint, body, headers, inline=inline)
@@ -88,17 +87,22 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
 
                 transaction.on_commit(lambda: enqueue(event))
         return event, is_new
-    try:
-        work = _prepare(event)
-    except Exception as error:  # the handler refused the event: nothing to roll back
-        return _store_failed(event, error, traceback.format_exc())
+    # SQLite lets one transaction write at a time: prepare the work before taking
+    # its lock, even for a delivery that turns out to be a duplicate. Other
+    # databases lock rows, not the database: prepare only for a new event.
+    work: Work | None = None
+    if connections[router.db_for_write(WebhookEvent)].vendor == "sqlite":
+        try:
+            work = _prepare(event)
+        except Exception as error:  # the handler refused the event: nothing to roll back
+            return _store_failed(event, error, traceback.format_exc())
     record = WebhookEvent.objects.prepare_delivery(event)
     try:
         with transaction.atomic():
             is_new = record()
             if is_new:
                 try:
-                    _run(event, work)
+                    _run(event, work or _prepare(event))
                 except Exception as error:
                     raise _ProcessingFailed(error) from error
     except _ProcessingFailed as failure:
