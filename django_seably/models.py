@@ -124,6 +124,26 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
 
         return record
 
+    def claim(self, event: WebhookEvent, *, only_pending: bool = False) -> bool:
+        """Mark ``event`` processed, its attempt counted, if it is still to be processed; True if this call did.
+
+        Pending or failed events can be claimed (only pending ones with
+        ``only_pending``); a processed or invalid one cannot. One conditional
+        UPDATE, so of two concurrent callers only one claims the event. Raw and
+        built once: reprocessing a backlog runs it for every event.
+        """
+        connection = connections[self.db]
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _claim_sql(self.db, only_pending),
+                [connection.ops.adapt_datetimefield_value(now), event.pk],
+            )
+            claimed: bool = cursor.rowcount == 1
+        if claimed:
+            event.status, event.processed_at, event.last_error = WebhookEvent.Status.PROCESSED, now, ""
+        return claimed
+
 
 class WebhookEvent(models.Model):
     """One delivery from Seably, stored before anything else happens to it."""
@@ -316,6 +336,23 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.seably_id
+
+
+@functools.cache
+def _claim_sql(using: str, only_pending: bool) -> str:
+    quote = connections[using].ops.quote_name
+    status = quote("status")
+    Status = WebhookEvent.Status
+    condition = (
+        f"{status} = '{Status.PENDING}'"
+        if only_pending
+        else f"{status} NOT IN ('{Status.PROCESSED}', '{Status.INVALID}')"
+    )
+    return (
+        f"UPDATE {quote(WebhookEvent._meta.db_table)} SET {status} = '{Status.PROCESSED}', "
+        f"{quote('processed_at')} = %s, {quote('attempts')} = {quote('attempts')} + 1, {quote('last_error')} = '' "
+        f"WHERE {quote('id')} = %s AND {condition}"
+    )
 
 
 @functools.cache

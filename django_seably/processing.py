@@ -156,31 +156,31 @@ def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome
     """
     if event.status == Status.INVALID and not _revalidate(event):
         return "invalid"
-    rows = WebhookEvent.objects.filter(pk=event.pk)
-    if only_pending:
-        rows = rows.filter(status=Status.PENDING)
-    else:
-        rows = rows.exclude(status__in=[Status.PROCESSED, Status.INVALID])
     try:
         work = _prepare(event)
     except Exception as error:  # the handler refused the event: count the attempt, as a claim would
-        return "failed" if _record_failure(event, rows, error, traceback.format_exc()) else "skipped"
+        failed = _record_failure(event, _claimable(event, only_pending), error, traceback.format_exc())
+        return "failed" if failed else "skipped"
     try:
         # A transaction of its own, or a savepoint inside process_events' batch.
         with transaction.atomic():
-            claimed = rows.update(
-                status=Status.PROCESSED, processed_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
-            )
-            if not claimed:
+            if not WebhookEvent.objects.claim(event, only_pending=only_pending):
                 return "skipped"
-            event.status, event.last_error = Status.PROCESSED, ""
             _run(event, work)
     except Exception as error:
         # The claim was rolled back with the work: the event is as it was, unless
         # another worker has processed it since.
-        _record_failure(event, rows, error, traceback.format_exc())
+        _record_failure(event, _claimable(event, only_pending), error, traceback.format_exc())
         return "failed"
     return "processed"
+
+
+def _claimable(event: WebhookEvent, only_pending: bool) -> QuerySet[WebhookEvent]:
+    """The event's row while ``WebhookEventQuerySet.claim`` would still claim it."""
+    rows = WebhookEvent.objects.filter(pk=event.pk)
+    if only_pending:
+        return rows.filter(status=Status.PENDING)
+    return rows.exclude(status__in=[Status.PROCESSED, Status.INVALID])
 
 
 #: Events processed per transaction by process_events: enough to share one commit

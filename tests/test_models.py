@@ -376,3 +376,35 @@ def test_upsert_paths_give_identical_results(endpoint):
             )
 
     assert results[0] == results[1] == ((True, False), 2, True, False, "B", True)
+
+
+class TestClaim:
+    @pytest.mark.parametrize(
+        ("status", "only_pending", "claimed"),
+        [
+            ("pending", False, True),
+            ("failed", False, True),
+            ("processed", False, False),
+            ("invalid", False, False),
+            ("pending", True, True),
+            ("failed", True, False),
+            ("processed", True, False),
+        ],
+    )
+    def test_claims_only_what_is_left_to_process(self, status, only_pending, claimed):
+        event = WebhookEventFactory(status=status, attempts=1)
+
+        assert WebhookEvent.objects.claim(event, only_pending=only_pending) is claimed
+
+        event.refresh_from_db()
+        if claimed:
+            assert (event.status, event.attempts, event.last_error) == ("processed", 2, "")
+            assert event.processed_at is not None
+        else:
+            assert (event.status, event.attempts) == (status, 1)
+
+    def test_a_claimed_event_cannot_be_claimed_again(self):
+        event = WebhookEventFactory(status="failed")
+
+        assert WebhookEvent.objects.claim(event) is True
+        assert WebhookEvent.objects.claim(event) is False
