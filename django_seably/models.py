@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, models
+from django.db import connections, models, router
 from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from django_seably.exceptions import EndpointNotFound
 from django_seably.redact import mask_token
-from django_seably.upsert import PreparedUpsert
+from django_seably.upsert import PreparedUpsert, json_value
 
 
 def generate_token() -> str:
@@ -104,14 +104,24 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         """
         return self.prepare_delivery(event)()
 
-    def prepare_delivery(self, event: WebhookEvent) -> Callable[[], bool]:
-        """Return ``record_delivery(event)`` prepared, to call later (in a transaction)."""
+    def prepare_delivery(self, event: WebhookEvent, *, payload_json: str | None = None) -> Callable[[], bool]:
+        """Return ``record_delivery(event)`` prepared, to call later (in a transaction).
+
+        ``payload_json`` is the JSON text ``event.payload`` was parsed from: stored
+        as it is where the database allows, rather than serialized again.
+        """
+        db_values = {}
+        if payload_json is not None:
+            payload = json_value(payload_json, connections[router.db_for_write(WebhookEvent)])
+            if payload is not None:
+                db_values["payload"] = payload
         statement = PreparedUpsert(
             event,
             conflict="fingerprint",
             increment=["delivery_count"],
             returning=["delivery_count", "endpoint"],
             parent=("endpoint", {"token": event.endpoint.token, "is_active": True}),
+            db_values=db_values,
         )
 
         def record() -> bool:

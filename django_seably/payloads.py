@@ -44,14 +44,25 @@ class ParsedBody:
     def is_valid(self) -> bool:
         return self.payload is not None
 
+    @property
+    def payload_json(self) -> str | None:
+        """The JSON text ``payload`` was parsed from (without a byte order mark); None when invalid."""
+        return self.text.removeprefix("\ufeff") if self.payload is not None else None
 
-def parse_body(raw: bytes) -> ParsedBody:
-    """Parse a webhook body; never raise, whatever the bytes are."""
+
+def parse_body(raw: bytes | bytearray) -> ParsedBody:
+    """Parse a webhook body; never raise, whatever the bytes are.
+
+    A ``bytearray`` is emptied once it is decoded: valid UTF-8 encodes back to the
+    same bytes, so only the text is kept and a big body is not held twice (the
+    caller's reference to bytes would keep them alive until this returns).
+    """
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return _invalid(raw, f"Body is not valid UTF-8 ({error.reason} at byte {error.start}).")
-    # Valid UTF-8 encodes back to the same bytes: keep the text only, so a big body is held once.
+        return _invalid(bytes(raw), f"Body is not valid UTF-8 ({error.reason} at byte {error.start}).")
+    if isinstance(raw, bytearray):
+        raw.clear()
     del raw
     if "\x00" in text:
         return _invalid(text.encode(), "Body is not valid JSON (it contains a NUL byte).")
@@ -83,7 +94,7 @@ def parse_body(raw: bytes) -> ParsedBody:
     return ParsedBody(
         text=text,
         raw=None,
-        fingerprint=fingerprint(payload),
+        fingerprint=fingerprint(payload, size=len(text)),
         payload=payload,
         event_type=event_type,
         object_type=_short_string(data.get("type")),
@@ -91,17 +102,30 @@ def parse_body(raw: bytes) -> ParsedBody:
     )
 
 
-def fingerprint(payload: dict[str, Any]) -> str:
-    """Return a digest that is equal for equal JSON, whatever the key order or spacing."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def fingerprint(payload: dict[str, Any], *, size: int = 0) -> str:
+    """Return a digest that is equal for equal JSON, whatever the key order or spacing.
+
+    ``size`` is the body's length: past ``STREAMED_FINGERPRINT_SIZE`` the canonical
+    JSON is hashed as it is produced rather than built whole first (slower, but
+    a big body costs no second copy of itself here).
+    """
     digest = hashlib.sha256()
-    # Encoded a slice at a time: a 1 MiB body should not cost another 1 MiB of bytes here.
-    for start in range(0, len(canonical), _HASH_CHUNK):
-        digest.update(canonical[start : start + _HASH_CHUNK].encode())
+    if size <= STREAMED_FINGERPRINT_SIZE:
+        digest.update(_CANONICAL.encode(payload).encode())
+    else:
+        for chunk in _CANONICAL.iterencode(payload):
+            # A chunk can be one big string: encode it a slice at a time.
+            for start in range(0, len(chunk), _HASH_SLICE):
+                digest.update(chunk[start : start + _HASH_SLICE].encode())
     return digest.hexdigest()
 
 
-_HASH_CHUNK = 64 * 1024
+#: Bodies up to this length are fingerprinted in one piece, by the fast C encoder.
+STREAMED_FINGERPRINT_SIZE = 64 * 1024
+
+_HASH_SLICE = 64 * 1024
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _invalid(raw: bytes, error: str) -> ParsedBody:

@@ -96,7 +96,7 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
             work = _prepare(event)
         except Exception as error:  # the handler refused the event: nothing to roll back
             return _store_failed(event, error, traceback.format_exc())
-    record = WebhookEvent.objects.prepare_delivery(event)
+    record = WebhookEvent.objects.prepare_delivery(event, payload_json=body.payload_json)
     try:
         with transaction.atomic():
             is_new = record()

@@ -74,6 +74,9 @@ class PreparedUpsert:
     keys are read again when executing: the row they point to may be inserted in
     the same transaction, after the preparation.
 
+    ``db_values`` gives some fields' values in the database's form already (see
+    ``json_value``), by attname, instead of converting ``obj``'s.
+
     With ``parent=(foreign_key, lookup)`` the foreign key is not a value: the
     statement reads it from the related row that ``lookup`` (field values) finds,
     and inserts nothing if there is none. That check costs no query of its own.
@@ -88,6 +91,7 @@ class PreparedUpsert:
         overwrite: Sequence[str] = (),
         returning: Sequence[str] | None = None,
         parent: tuple[str, Mapping[str, Any]] | None = None,
+        db_values: Mapping[str, Any] | None = None,
     ) -> None:
         model = type(obj)
         self.obj = obj
@@ -102,7 +106,12 @@ class PreparedUpsert:
             return
         fields = _insert_fields(model)
         parent_key: Any = _field(model, parent[0]) if parent else None
-        self.values = [_db_value(field, obj, connection) for field in fields if field is not parent_key]
+        given = db_values or {}
+        self.values = [
+            given[field.attname] if field.attname in given else _db_value(field, obj, connection)
+            for field in fields
+            if field is not parent_key
+        ]
         self.foreign_keys = [
             (i, f) for i, f in enumerate(f for f in fields if f is not parent_key) if isinstance(f, models.ForeignKey)
         ]
@@ -144,6 +153,26 @@ class PreparedUpsert:
         obj._state.adding = False
         obj._state.db = self.using
         return Upserted({f.attname: value for f, value in zip(self.returned, row, strict=True)})
+
+
+def json_value(text: str, connection: BaseDatabaseWrapper) -> Any:
+    """Return JSON that is text already as ``connection`` takes a JSON field's value, or None.
+
+    A JSONField would serialize the parsed value again: for a big body, another
+    copy of it, and time. None where this is not known to work (databases other
+    than SQLite and PostgreSQL): convert the value as usual there.
+    """
+    if connection.vendor == "sqlite":
+        return text
+    if connection.vendor == "postgresql":
+        from django.db.backends.postgresql.psycopg_any import Jsonb
+
+        return Jsonb(text, dumps=_as_is)
+    return None
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _set_parent(obj: models.Model, using: str, name: str, lookup: Mapping[str, Any]) -> bool:

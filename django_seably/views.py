@@ -111,7 +111,7 @@ def _error(message: str, *, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def _read_body(request: HttpRequest) -> bytes:
+def _read_body(request: HttpRequest) -> bytearray:
     """Read the body, never past ``MAX_BODY_SIZE``, whatever DATA_UPLOAD_MAX_MEMORY_SIZE is.
 
     ``request.body`` would apply Django's limit instead and read it all first.
@@ -138,7 +138,8 @@ def _read_body(request: HttpRequest) -> bytes:
         raise WebhookRejected("Body could not be read.") from error
     if len(raw) > limit:
         raise too_large
-    return raw
+    # parse_body empties a bytearray once decoded: a big body is not held twice.
+    return bytearray(raw)
 
 
 #: Stored headers are for diagnosis: a bounded number, each value cut to a bounded length,

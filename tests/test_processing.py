@@ -347,9 +347,9 @@ def test_database_refusing_json_stores_the_body_as_invalid(post_webhook):
     def refuse():
         raise DataError("unsupported Unicode escape sequence")
 
-    def refuse_valid(event):
+    def refuse_valid(event, **options):
         calls.append(event.status)
-        return refuse if event.status != "invalid" else real(event)
+        return refuse if event.status != "invalid" else real(event, **options)
 
     with mock.patch.object(type(WebhookEvent.objects), "prepare_delivery", side_effect=refuse_valid, autospec=False):
         response = post_webhook(certificate_body("SB-1"))
