@@ -8,6 +8,7 @@ column, never an error. ``Certificate.data`` always keeps the whole object.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,29 +32,49 @@ TEXT_LENGTHS = {
 def extract_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """Return the value of every searchable column: "" or None where nothing usable was found."""
     mapping = seably_settings.CERTIFICATE_FIELDS
-    return {column: _CONVERTERS[column](_first_value(data, mapping[column])) for column in mapping}
+    key = tuple(
+        (column, tuple(p if isinstance(p, str) else tuple(p) for p in paths)) for column, paths in mapping.items()
+    )
+    return {column: convert(_first_found(data, paths)) for column, convert, paths in _compiled(key)}
 
 
-def lookup(data: Mapping[str, Any], path: str) -> Any:
-    """Return the value at a dotted path ("user.email"), or None."""
+@functools.lru_cache(maxsize=8)
+def _compiled(mapping: tuple[tuple[str, tuple[str | tuple[str, ...], ...]], ...]) -> list[tuple[str, Any, Any]]:
+    """Split each dotted path once: every certificate reads the same paths."""
+    return [
+        (
+            column,
+            _CONVERTERS[column],
+            [tuple(p.split(".")) if isinstance(p, str) else [tuple(part.split(".")) for part in p] for p in paths],
+        )
+        for column, paths in mapping
+    ]
+
+
+def _first_found(data: Mapping[str, Any], paths: list[Any]) -> Any:
+    for path in paths:
+        if isinstance(path, tuple):
+            value = _at(data, path)
+        else:
+            parts = [_at(data, part) for part in path]
+            value = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _at(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     value: Any = data
-    for key in path.split("."):
+    for key in keys:
         if not isinstance(value, Mapping):
             return None
         value = value.get(key)
     return value
 
 
-def _first_value(data: Mapping[str, Any], paths: list[Path]) -> Any:
-    for path in paths:
-        if isinstance(path, str):
-            value = lookup(data, path)
-        else:
-            parts = [lookup(data, part) for part in path]
-            value = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
-        if value not in (None, ""):
-            return value
-    return None
+def lookup(data: Mapping[str, Any], path: str) -> Any:
+    """Return the value at a dotted path ("user.email"), or None."""
+    return _at(data, tuple(path.split(".")))
 
 
 def _text(column: str) -> Callable[[Any], str]:

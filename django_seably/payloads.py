@@ -79,7 +79,13 @@ def parse_body(raw: bytes | bytearray) -> ParsedBody:
         return _invalid(text.encode(), f"Body is not valid JSON ({reason}).")
     if not isinstance(payload, dict):
         return _invalid(text.encode(), f"Body must be a JSON object, not {_json_type(payload)}.")
-    problem = _unstorable(payload, check_strings=_SUSPICIOUS_ESCAPE.search(text) is not None)
+    check_strings = _SUSPICIOUS_ESCAPE.search(text) is not None
+    # Fewer brackets than the limit cannot nest deeper than it: most bodies need no walk.
+    problem = (
+        _unstorable(payload, check_strings=check_strings)
+        if check_strings or text.count("{") + text.count("[") > MAX_NESTING
+        else ""
+    )
     if problem:
         return _invalid(text.encode(), f"Body is not valid JSON for storage ({problem}).")
     event_type = payload.get("event")

@@ -202,7 +202,14 @@ def _db_value(field: Field[Any, Any], obj: models.Model, connection: BaseDatabas
         value = getattr(obj, field.attname)
         if type(value) in _PLAIN_VALUES:
             return value
+    elif not _sets_itself(field) and getattr(obj, field.attname) is None:
+        return None  # NULL whatever the field (a JSONField of None is SQL NULL too: null=True, no default)
     return field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+
+
+def _sets_itself(field: Field[Any, Any]) -> bool:
+    """Whether ``pre_save`` gives the field its value (``auto_now``, ``auto_now_add``)."""
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
 
 
 @functools.cache
