@@ -88,10 +88,14 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
                 transaction.on_commit(lambda: enqueue(event))
         return event, is_new
     # SQLite lets one transaction write at a time: prepare the work before taking
-    # its lock, even for a delivery that turns out to be a duplicate. Other
-    # databases lock rows, not the database: prepare only for a new event.
+    # its lock, unless this process stored the same delivery recently (then it is
+    # almost surely a duplicate, with nothing to process). Other databases lock
+    # rows, not the database: prepare only for a new event.
     work: Work | None = None
-    if connections[router.db_for_write(WebhookEvent)].vendor == "sqlite":
+    if (
+        connections[router.db_for_write(WebhookEvent)].vendor == "sqlite"
+        and event.fingerprint not in _recent_fingerprints
+    ):
         try:
             work = _prepare(event)
         except Exception as error:  # the handler refused the event: nothing to roll back
@@ -107,7 +111,19 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
                     raise _ProcessingFailed(error) from error
     except _ProcessingFailed as failure:
         return _store_failed(event, failure.error, failure.traceback)
+    _remember(event.fingerprint)
     return event, is_new
+
+
+#: Fingerprints of the deliveries this process stored last: a hint only (see _store).
+_recent_fingerprints: set[str] = set()
+MAX_RECENT_FINGERPRINTS = 1000
+
+
+def _remember(fingerprint: str) -> None:
+    if len(_recent_fingerprints) >= MAX_RECENT_FINGERPRINTS:
+        _recent_fingerprints.clear()
+    _recent_fingerprints.add(fingerprint)
 
 
 def _new_event(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str], *, inline: bool) -> WebhookEvent:

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from django_seably import processing
 from django_seably.models import Certificate, WebhookEvent
 from django_seably.processing import process_event
 from django_seably.signals import certificate_created, webhook_received
@@ -500,3 +501,40 @@ def test_raising_on_commit_callback_does_not_stop_batched_reprocessing(caplog):
     assert outcomes == ["processed", "processed"]
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
     assert "An on_commit callback raised after a batch of Seably events was committed." in caplog.text
+
+
+class TestRecentFingerprints:
+    """A hint of which deliveries are duplicates; wrong, it must cost nothing but time."""
+
+    def test_a_remembered_delivery_that_is_new_after_all_is_processed(self, post_webhook, created):
+        post_webhook(certificate_body("SB-1"))
+        Certificate.objects.all().delete()
+        WebhookEvent.objects.all().delete()
+
+        response = post_webhook(certificate_body("SB-1"))
+
+        assert response.json()["status"] == "accepted"
+        assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
+        assert Certificate.objects.get().seably_id == "SB-1"
+        assert created.call_count == 2
+
+    def test_a_remembered_delivery_that_fails_is_recorded(self, post_webhook, failing_receiver):
+        failing_receiver["fail"] = False
+        post_webhook(certificate_body("SB-1"))
+        Certificate.objects.all().delete()
+        WebhookEvent.objects.all().delete()
+        failing_receiver["fail"] = True
+
+        post_webhook(certificate_body("SB-1"))
+
+        event = WebhookEvent.objects.get()
+        assert event.status == WebhookEvent.Status.FAILED
+        assert "receiver exploded" in event.last_error
+        assert not Certificate.objects.exists()
+
+    def test_the_hint_is_bounded(self, monkeypatch):
+        monkeypatch.setattr(processing, "_recent_fingerprints", set())
+        for number in range(processing.MAX_RECENT_FINGERPRINTS + 3):
+            processing._remember(str(number))
+
+        assert len(processing._recent_fingerprints) <= processing.MAX_RECENT_FINGERPRINTS
