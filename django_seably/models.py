@@ -134,6 +134,25 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
 
         return record
 
+    def count_delivery(self, fingerprint: str, *, token: str) -> WebhookEvent | None:
+        """Count one more delivery of the stored event with ``fingerprint``; return it, or None if there is none.
+
+        For a delivery that is most likely a duplicate: one small UPDATE, without
+        building the event's row. It counts nothing unless ``token`` is an active
+        endpoint's (as ``record_delivery`` checks). The event is returned with
+        only its id, endpoint and ``delivery_count`` loaded (the rest on access).
+        None also where the database cannot return updated rows (SQLite < 3.35).
+        """
+        connection = connections[router.db_for_write(WebhookEvent)]
+        if not connection.features.can_return_columns_from_insert:
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(_count_delivery_sql(connection.alias), [fingerprint, token, True])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return WebhookEvent.from_db(connection.alias, ["id", "endpoint_id", "delivery_count"], list(row))
+
     def claim(self, event: WebhookEvent, *, only_pending: bool = False) -> bool:
         """Mark ``event`` processed, its attempt counted, if it is still to be processed; True if this call did.
 
@@ -346,6 +365,18 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.seably_id
+
+
+@functools.cache
+def _count_delivery_sql(using: str) -> str:
+    quote = connections[using].ops.quote_name
+    events, endpoints = quote(WebhookEvent._meta.db_table), quote(Endpoint._meta.db_table)
+    count = quote("delivery_count")
+    return (
+        f"UPDATE {events} SET {count} = {count} + 1 WHERE {quote('fingerprint')} = %s "
+        f"AND EXISTS (SELECT 1 FROM {endpoints} WHERE {quote('token')} = %s AND {quote('is_active')} = %s) "
+        f"RETURNING {quote('id')}, {quote('endpoint_id')}, {count}"
+    )
 
 
 @functools.cache

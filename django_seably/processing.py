@@ -38,7 +38,15 @@ def store_delivery(
     Return the event, whether it is new, and the body as stored: JSON that the
     database refuses (a check our parser does not know of) is stored as invalid,
     since a 503 would only make Seably send it again, forever.
+
+    A delivery this process stored recently is most likely a duplicate (Seably
+    sending again): it is counted first with one small UPDATE, and stored in
+    full only if that finds no event.
     """
+    if body.fingerprint in _recent_fingerprints:
+        counted = WebhookEvent.objects.count_delivery(body.fingerprint, token=endpoint.token)
+        if counted is not None:
+            return counted, False, body
     try:
         event, is_new = _store(endpoint, body, headers)
     except EndpointNotFound:
@@ -57,6 +65,7 @@ def store_delivery(
         # The delivery is safe, so Seably must get its 2xx, not a 500 and a retry.
         logger.exception("An on_commit callback raised after a Seably event was stored.")
         event, is_new = WebhookEvent.objects.get(fingerprint=body.fingerprint), True
+    _remember(body.fingerprint)
     return event, is_new, body
 
 
@@ -111,11 +120,11 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
                     raise _ProcessingFailed(error) from error
     except _ProcessingFailed as failure:
         return _store_failed(event, failure.error, failure.traceback)
-    _remember(event.fingerprint)
     return event, is_new
 
 
-#: Fingerprints of the deliveries this process stored last: a hint only (see _store).
+#: Fingerprints of the deliveries this process stored last: a hint only (see
+#: store_delivery and _store), never trusted for correctness.
 _recent_fingerprints: set[str] = set()
 MAX_RECENT_FINGERPRINTS = 1000
 

@@ -5,11 +5,11 @@ from unittest import mock
 
 import pytest
 from django.db import connection, transaction
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from django_seably import processing
-from django_seably.models import Certificate, WebhookEvent
+from django_seably.models import Certificate, WebhookEvent, generate_token
 from django_seably.processing import process_event
 from django_seably.signals import certificate_created, webhook_received
 from tests.factories import EndpointFactory, WebhookEventFactory, certificate_body
@@ -395,6 +395,14 @@ class TestStatementCounts:
     def test_duplicate(self, post_webhook):
         post_webhook(certificate_body("SB-1"))
         total, sql = self.count(post_webhook, certificate_body("SB-1"))
+        # This process stored it: one UPDATE counts it, a transaction by itself.
+        assert total == 1, sql
+        assert sql[0].startswith("UPDATE"), sql
+
+    def test_duplicate_first_seen_by_this_process(self, post_webhook):
+        post_webhook(certificate_body("SB-1"))
+        processing._recent_fingerprints.clear()
+        total, sql = self.count(post_webhook, certificate_body("SB-1"))
         assert total == 3, sql
 
     def test_invalid_body(self, post_webhook):
@@ -402,6 +410,8 @@ class TestStatementCounts:
         assert total == 4, sql
         total, sql = self.count(post_webhook, b"{again")
         assert total == 3, sql
+        total, sql = self.count(post_webhook, b"{again")
+        assert total == 1, sql
 
     def test_reprocess_of_a_failed_event(self, received):
         event = WebhookEventFactory(failed=True, endpoint=EndpointFactory())
@@ -538,3 +548,39 @@ class TestRecentFingerprints:
             processing._remember(str(number))
 
         assert len(processing._recent_fingerprints) <= processing.MAX_RECENT_FINGERPRINTS
+
+    def test_a_remembered_duplicate_is_counted_by_one_update(self, post_webhook, received):
+        first = post_webhook(certificate_body("SB-1")).json()
+
+        again = post_webhook(certificate_body("SB-1")).json()
+
+        assert again == {"status": "duplicate", "event_id": first["event_id"]}
+        assert WebhookEvent.objects.get().delivery_count == 2
+        assert received.call_count == 1
+
+    @pytest.mark.parametrize("change", ["rotate", "deactivate"])
+    def test_a_remembered_duplicate_to_an_endpoint_gone_is_404(self, post_webhook, endpoint, change):
+        old_path = endpoint.webhook_path
+        post_webhook(certificate_body("SB-1"))
+        if change == "rotate":
+            endpoint.token = generate_token()
+        else:
+            endpoint.is_active = False
+        endpoint.save()
+
+        response = Client().post(old_path, data=json.dumps(certificate_body("SB-1")), content_type="application/json")
+
+        assert response.status_code == 404
+        assert WebhookEvent.objects.get().delivery_count == 1
+
+    def test_a_remembered_duplicate_from_another_endpoint_counts_on_the_first(self, post_webhook, endpoint):
+        first = post_webhook(certificate_body("SB-1")).json()
+        other = EndpointFactory(name="other")
+
+        again = post_webhook(certificate_body("SB-1"), to=other).json()
+
+        assert again == {"status": "duplicate", "event_id": first["event_id"]}
+        assert WebhookEvent.objects.get().endpoint == endpoint
+
+    def test_count_delivery_finds_nothing_for_an_unknown_fingerprint(self, endpoint):
+        assert WebhookEvent.objects.count_delivery("0" * 64, token=endpoint.token) is None
