@@ -149,8 +149,10 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         "## What is compared",
         "",
         "- **ours**: `django_seably`'s webhook view (`/seably/<token>/`), inline processing, no receivers connected"
-        " (`example_project`'s settings without its app): endpoint lookup, size limit, parse, canonical fingerprint,"
-        " one transaction with the event `INSERT ... ON CONFLICT`, a savepoint and the certificate upsert.",
+        " (`example_project`'s settings without its app): size limit, parse, canonical fingerprint, then one"
+        " transaction with the event's `INSERT ... ON CONFLICT` (which checks the token; the first delivery of a token"
+        " in a process looks it up before) and the certificate upsert, both prepared before the transaction opens."
+        " A duplicate this process stored recently is counted with one `UPDATE`.",
         "- **reference** (`benchmarks/reference`, `/reference/`): the limit for any persisting Django receiver:"
         " `json.loads(request.body)` and one `INSERT` of body and payload in one transaction, nothing else.",
         "- **reference-dedup** (`/reference/dedup/`): the same plus a unique SHA-256 of the raw bytes; a duplicate"
@@ -230,8 +232,10 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         "",
     ]
     names = {
-        "new": "ours: new certificate event",
-        "duplicate": "ours: duplicate",
+        "new": "ours: new certificate event, first to its endpoint in this process (judged)",
+        "new_known": "ours: new certificate event, endpoint known (the usual case)",
+        "duplicate": "ours: duplicate this process did not store (judged)",
+        "duplicate_recent": "ours: duplicate this process stored (one `UPDATE`)",
         "invalid": "ours: invalid body (`{oops`)",
         "reprocess": "ours: reprocess one failed event (`process_event`)",
         "reference_new": "reference: new",
