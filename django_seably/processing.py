@@ -88,9 +88,10 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
     """
     inline = body.is_valid and seably_settings.PROCESSING == "inline"
     event = _new_event(endpoint, body, headers, inline=inline)
+    record = WebhookEvent.objects.prepare_delivery(event, payload_json=body.payload_json)
     if not inline:
         with transaction.atomic():
-            is_new = WebhookEvent.objects.record_delivery(event)
+            is_new = record()
             if is_new and body.is_valid:
                 from django_seably.tasks import enqueue
 
@@ -109,7 +110,6 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
             work = _prepare(event)
         except Exception as error:  # the handler refused the event: nothing to roll back
             return _store_failed(event, error, traceback.format_exc())
-    record = WebhookEvent.objects.prepare_delivery(event, payload_json=body.payload_json)
     try:
         with transaction.atomic():
             is_new = record()

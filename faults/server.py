@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib
-import json
 import os
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -26,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.servers import (
-    LOG_CONFIG,
     REPO_ROOT,
     Database,
     PostgresDatabase,
@@ -34,6 +29,7 @@ from tests.servers import (
     SQLiteDatabase,
     create_endpoint,
     run_django,
+    start_gunicorn,
 )
 
 SETTINGS = "faults.settings"
@@ -95,46 +91,17 @@ def run_command(env: Mapping[str, str], *args: str) -> str:
 def gunicorn(env: Mapping[str, str], workdir: Path, ready_path: str, name: str) -> Iterator[Server]:
     """Serve tests.wsgi with faults.settings on a free port of 127.0.0.1; stop the whole process group afterwards.
 
-    The port is bound here and handed over as ``fd://N``, so nothing can take it
-    between choosing and binding it.
+    Ready when every worker could answer (see _wait_until_ready), not just one.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    log_path = workdir / f"{name}.gunicorn.log"
-    log_config = workdir / "gunicorn.log-config.json"
-    log_config.write_text(json.dumps(LOG_CONFIG))
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "tests.wsgi:application",
-        "--bind",
-        f"fd://{sock.fileno()}",
-        "--workers",
-        str(WORKERS),
-        "--timeout",
-        str(WORKER_TIMEOUT),
-        "--graceful-timeout",
-        str(GRACEFUL_TIMEOUT),
-        "--log-config-json",
-        str(log_config),
-    ]
-    if "control_socket_disable" in importlib.import_module("gunicorn.config").Config().settings:
-        command.append("--no-control-socket")  # gunicorn 24+: one socket path per user otherwise
-    with sock, log_path.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            pass_fds=(sock.fileno(),),
-            start_new_session=True,
-        )
-    server = Server(process=process, host="127.0.0.1", port=port, stderr_path=log_path)
+    server = start_gunicorn(
+        env,
+        workdir,
+        ready_path,
+        workers=WORKERS,
+        timeout=WORKER_TIMEOUT,
+        graceful_timeout=GRACEFUL_TIMEOUT,
+        log_name=f"{name}.gunicorn.log",
+    )
     try:
         _wait_until_ready(server, ready_path)
         yield server

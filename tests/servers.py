@@ -236,15 +236,27 @@ def _listening_socket(host: str) -> socket.socket:
     return sock
 
 
-def start_gunicorn(env: Mapping[str, str], log_dir: Path, ready_path: str, *, host: str = "127.0.0.1") -> Server:
-    """Start gunicorn on a free port of ``host`` and wait until ``GET ready_path`` answers 200.
+def start_gunicorn(
+    env: Mapping[str, str],
+    log_dir: Path,
+    ready_path: str,
+    *,
+    host: str = "127.0.0.1",
+    workers: int = 2,
+    timeout: int = 20,
+    graceful_timeout: int = 5,
+    log_name: str = "gunicorn.stderr.log",
+) -> Server:
+    """Start ``gunicorn tests.wsgi:application`` on a free port of ``host``; wait until ``GET ready_path`` answers 200.
 
-    The port is bound here and handed over as ``fd://N``, so no other process can
-    take it between choosing and binding it.
+    The one place that starts gunicorn for the tests, the worker tests and the
+    fault suite. The port is bound here and handed over as ``fd://N``, so no other
+    process can take it between choosing and binding it. ``timeout`` is gunicorn's
+    worker timeout; the server's stderr and stdout go to ``log_dir / log_name``.
     """
     sock = _listening_socket(host)
     port = sock.getsockname()[1]
-    stderr_path = log_dir / "gunicorn.stderr.log"
+    stderr_path = log_dir / log_name
     log_config = log_dir / "gunicorn.log-config.json"
     log_config.write_text(json.dumps(LOG_CONFIG))
     command = [
@@ -255,11 +267,11 @@ def start_gunicorn(env: Mapping[str, str], log_dir: Path, ready_path: str, *, ho
         "--bind",
         f"fd://{sock.fileno()}",
         "--workers",
-        "2",
+        str(workers),
         "--timeout",
-        "20",
+        str(timeout),
         "--graceful-timeout",
-        "5",
+        str(graceful_timeout),
         "--log-config-json",
         str(log_config),
     ]

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib
 import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.servers import LOG_CONFIG, REPO_ROOT, PostgresDatabase, Server, create_endpoint, run_django
+from tests import servers
+from tests.servers import REPO_ROOT, PostgresDatabase, Server, create_endpoint, run_django
 
 SETTINGS = "tests.settings_workers"
 
@@ -120,61 +119,8 @@ def start_worker(env: dict[str, str], log_dir: Path, worker_id: str) -> Process:
 
 
 def start_gunicorn(env: dict[str, str], log_dir: Path, ready_path: str, *, workers: int) -> Server:
-    """Serve tests.wsgi with ``workers`` processes on a free port of 127.0.0.1; wait until GET answers 200.
-
-    Like tests.servers.start_gunicorn, with the number of processes as a parameter.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    stderr_path = log_dir / "gunicorn.stderr.log"
-    log_config = log_dir / "gunicorn.log-config.json"
-    log_config.write_text(json.dumps(LOG_CONFIG))
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "tests.wsgi:application",
-        "--bind",
-        f"fd://{sock.fileno()}",
-        "--workers",
-        str(workers),
-        "--timeout",
-        "30",
-        "--graceful-timeout",
-        "5",
-        "--log-config-json",
-        str(log_config),
-    ]
-    if "control_socket_disable" in importlib.import_module("gunicorn.config").Config().settings:
-        command.append("--no-control-socket")  # gunicorn 24+: one socket path per user otherwise
-    with sock, stderr_path.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            pass_fds=(sock.fileno(),),
-            start_new_session=True,
-        )
-    server = Server(process=process, host="127.0.0.1", port=port, stderr_path=stderr_path)
-    try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{server.stderr()}")
-            with contextlib.suppress(OSError):
-                return request(server.host, server.port, "GET", ready_path)[0] == 200
-            return False
-
-        wait_until(ready, timeout=START_TIMEOUT, what="gunicorn to answer")
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    """Serve tests.wsgi with ``workers`` processes on a free port of 127.0.0.1; wait until GET answers 200."""
+    return servers.start_gunicorn(env, log_dir, ready_path, workers=workers, timeout=30)
 
 
 # --- HTTP ----------------------------------------------------------------------------
