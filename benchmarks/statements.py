@@ -49,7 +49,7 @@ def measure(endpoint_path: str) -> dict[str, Any]:
     first delivery to the endpoint in this process (its token looked up), and a
     duplicate this process did not store. The cheaper usual cases are counted too.
     """
-    from django_seably import processing
+    from django_seably import hints
     from django_seably.models import Endpoint, WebhookEvent
     from django_seably.payloads import fingerprint
     from django_seably.processing import process_event
@@ -67,7 +67,7 @@ def measure(endpoint_path: str) -> dict[str, Any]:
     results: dict[str, Any] = {"new": count(post(endpoint_path, new_body))}
     results["new_known"] = count(post(endpoint_path, encode(certificate("SB-STATEMENTS-2"))))
     results["duplicate_recent"] = count(post(endpoint_path, new_body))
-    processing._recent_fingerprints.clear()
+    hints.recent_fingerprints.clear()
     results["duplicate"] = count(post(endpoint_path, new_body))
     results["invalid"] = count(post(endpoint_path, b"{oops"))
     payload = certificate("SB-STATEMENTS-FAILED")

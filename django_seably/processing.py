@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_seably.certificates import extract_fields
 from django_seably.conf import seably_settings
 from django_seably.exceptions import EndpointNotFound, ProcessingError
+from django_seably.hints import recent_fingerprints
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
 from django_seably.signals import signal_for, webhook_received
@@ -43,7 +44,7 @@ def store_delivery(
     sending again): it is counted first with one small UPDATE, and stored in
     full only if that finds no event.
     """
-    if body.fingerprint in _recent_fingerprints:
+    if body.fingerprint in recent_fingerprints:
         counted = WebhookEvent.objects.count_delivery(body.fingerprint, token=endpoint.token)
         if counted is not None:
             return counted, False, body
@@ -65,7 +66,7 @@ def store_delivery(
         # The delivery is safe, so Seably must get its 2xx, not a 500 and a retry.
         logger.exception("An on_commit callback raised after a Seably event was stored.")
         event, is_new = WebhookEvent.objects.get(fingerprint=body.fingerprint), True
-    _remember(body.fingerprint)
+    recent_fingerprints.remember(body.fingerprint)
     return event, is_new, body
 
 
@@ -104,7 +105,7 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
     work: Work | None = None
     if (
         connections[router.db_for_write(WebhookEvent)].vendor == "sqlite"
-        and event.fingerprint not in _recent_fingerprints
+        and event.fingerprint not in recent_fingerprints
     ):
         try:
             work = _prepare(event)
@@ -121,18 +122,6 @@ def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> 
     except _ProcessingFailed as failure:
         return _store_failed(event, failure.error, failure.traceback)
     return event, is_new
-
-
-#: Fingerprints of the deliveries this process stored last: a hint only (see
-#: store_delivery and _store), never trusted for correctness.
-_recent_fingerprints: set[str] = set()
-MAX_RECENT_FINGERPRINTS = 1000
-
-
-def _remember(fingerprint: str) -> None:
-    if len(_recent_fingerprints) >= MAX_RECENT_FINGERPRINTS:
-        _recent_fingerprints.clear()
-    _recent_fingerprints.add(fingerprint)
 
 
 def _new_event(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str], *, inline: bool) -> WebhookEvent:

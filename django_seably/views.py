@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from django_seably.conf import seably_settings
 from django_seably.exceptions import EndpointNotFound, WebhookBodyTooLarge, WebhookRejected
+from django_seably.hints import known_tokens
 from django_seably.models import Endpoint
 from django_seably.payloads import parse_body
 from django_seably.processing import store_delivery
@@ -71,9 +72,9 @@ class WebhookView(View):
         try:
             event, is_new, body = store_delivery(endpoint, body, headers)
         except EndpointNotFound:
-            _active_tokens.discard(endpoint.token)
+            known_tokens.forget(endpoint.token)
             raise
-        _remember(endpoint.token)
+        known_tokens.remember(endpoint.token)
         if not body.is_valid:
             return _error(body.error, status=400)
         return JsonResponse({"status": "accepted" if is_new else "duplicate", "event_id": event.pk})
@@ -90,21 +91,9 @@ class WebhookView(View):
         """
         if not _TOKEN_SHAPE.fullmatch(token):
             return None
-        if known and token in _active_tokens:
+        if known and token in known_tokens:
             return Endpoint(token=token, is_active=True)
         return Endpoint.objects.get_active(token)
-
-
-#: Tokens of this process's recent deliveries (a bounded set): see WebhookView._get_endpoint.
-_active_tokens: set[str] = set()
-MAX_REMEMBERED_TOKENS = 100
-
-
-def _remember(token: str) -> None:
-    if token not in _active_tokens:
-        if len(_active_tokens) >= MAX_REMEMBERED_TOKENS:
-            _active_tokens.clear()
-        _active_tokens.add(token)
 
 
 def _error(message: str, *, status: int) -> JsonResponse:

@@ -9,14 +9,12 @@ stopped and started again through the pg_ctl it exports.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import secrets
 import shlex
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +89,7 @@ def run_command(env: Mapping[str, str], *args: str) -> str:
 def gunicorn(env: Mapping[str, str], workdir: Path, ready_path: str, name: str) -> Iterator[Server]:
     """Serve tests.wsgi with faults.settings on a free port of 127.0.0.1; stop the whole process group afterwards.
 
-    Ready when every worker could answer (see _wait_until_ready), not just one.
+    Ready when every worker could answer, not just one.
     """
     server = start_gunicorn(
         env,
@@ -101,38 +99,14 @@ def gunicorn(env: Mapping[str, str], workdir: Path, ready_path: str, name: str) 
         timeout=WORKER_TIMEOUT,
         graceful_timeout=GRACEFUL_TIMEOUT,
         log_name=f"{name}.gunicorn.log",
+        # Every worker must be able to answer, not just the first one up.
+        ready_in_a_row=WORKERS,
+        ready_until=lambda server: len(worker_pids(server)) >= WORKERS,
     )
     try:
-        _wait_until_ready(server, ready_path)
         yield server
     finally:
         server.stop()
-
-
-def _wait_until_ready(server: Server, path: str) -> None:
-    """Wait until every worker could answer: GET ``path`` 200 a few times in a row, bounded."""
-    deadline = time.monotonic() + START_TIMEOUT
-    in_a_row, last = 0, "no attempt"
-    for _attempt in range(int(START_TIMEOUT / 0.1) + 1):
-        if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{server.stderr()[-3000:]}")
-        if time.monotonic() > deadline:
-            break
-        connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            response.read()
-            last = f"GET answered {response.status}"
-            in_a_row = in_a_row + 1 if response.status == 200 else 0
-        except OSError as error:
-            last, in_a_row = repr(error), 0
-        finally:
-            connection.close()
-        if in_a_row >= WORKERS and len(worker_pids(server)) >= WORKERS:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"gunicorn was not ready within {START_TIMEOUT} s ({last}):\n{server.stderr()[-3000:]}")
 
 
 def worker_pids(server: Server) -> list[int]:

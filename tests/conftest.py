@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from django_seably import processing, views
+from django_seably import hints
 from django_seably.models import Endpoint
 from django_seably.signals import certificate_created, signal_for, webhook_received
 from tests.factories import EndpointFactory
@@ -50,8 +50,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(autouse=True)
 def _forget_process_hints() -> None:
     """Each test starts without the hints a process keeps (known tokens, recent deliveries)."""
-    processing._recent_fingerprints.clear()
-    views._active_tokens.clear()
+    hints.recent_fingerprints.clear()
+    hints.known_tokens.clear()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,6 +246,8 @@ def start_gunicorn(
     timeout: int = 20,
     graceful_timeout: int = 5,
     log_name: str = "gunicorn.stderr.log",
+    ready_in_a_row: int = 1,
+    ready_until: Callable[[Server], bool] | None = None,
 ) -> Server:
     """Start ``gunicorn tests.wsgi:application`` on a free port of ``host``; wait until ``GET ready_path`` answers 200.
 
@@ -253,6 +255,7 @@ def start_gunicorn(
     fault suite. The port is bound here and handed over as ``fd://N``, so no other
     process can take it between choosing and binding it. ``timeout`` is gunicorn's
     worker timeout; the server's stderr and stdout go to ``log_dir / log_name``.
+    ``ready_in_a_row`` and ``ready_until`` make "ready" stricter (see _wait_until_ready).
     """
     sock = _listening_socket(host)
     port = sock.getsockname()[1]
@@ -293,7 +296,7 @@ def start_gunicorn(
         )
     server = Server(process=process, host=host, port=port, stderr_path=stderr_path)
     try:
-        _wait_until_ready(server, ready_path)
+        _wait_until_ready(server, ready_path, in_a_row=ready_in_a_row, until=ready_until)
     except BaseException:
         server.stop()
         raise
@@ -305,28 +308,32 @@ def _has_setting(name: str) -> bool:
     return name in config.Config().settings
 
 
-def _wait_until_ready(server: Server, path: str) -> None:
+def _wait_until_ready(
+    server: Server, path: str, *, in_a_row: int = 1, until: Callable[[Server], bool] | None = None
+) -> None:
+    """Wait, bounded, until GET ``path`` answers 200 ``in_a_row`` times running (and ``until`` holds)."""
     deadline = time.monotonic() + START_TIMEOUT
-    last_error = "no attempt"
-    for _attempt in range(1000):
+    answered, last_error = 0, "no attempt"
+    for _attempt in range(int(START_TIMEOUT / 0.1) + 1):
         if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{server.stderr()}")
+            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{server.stderr()[-3000:]}")
         if time.monotonic() > deadline:
             break
-        connection = http.client.HTTPConnection(server.host, server.port, timeout=2)
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
         try:
             connection.request("GET", path)
             response = connection.getresponse()
             response.read()
-            if response.status == 200:
-                return
+            answered = answered + 1 if response.status == 200 else 0
             last_error = f"GET answered {response.status}"
         except OSError as error:
-            last_error = repr(error)
+            answered, last_error = 0, repr(error)
         finally:
             connection.close()
+        if answered >= in_a_row and (until is None or until(server)):
+            return
         time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT} s ({last_error}):\n{server.stderr()}")
+    raise RuntimeError(f"gunicorn was not ready within {START_TIMEOUT} s ({last_error}):\n{server.stderr()[-3000:]}")
 
 
 @dataclass(frozen=True)

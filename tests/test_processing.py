@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from django_seably import processing
+from django_seably import hints
 from django_seably.models import Certificate, WebhookEvent, generate_token
 from django_seably.processing import process_event
 from django_seably.signals import certificate_created, webhook_received
@@ -401,7 +401,7 @@ class TestStatementCounts:
 
     def test_duplicate_first_seen_by_this_process(self, post_webhook):
         post_webhook(certificate_body("SB-1"))
-        processing._recent_fingerprints.clear()
+        hints.recent_fingerprints.clear()
         total, sql = self.count(post_webhook, certificate_body("SB-1"))
         assert total == 3, sql
 
@@ -543,11 +543,11 @@ class TestRecentFingerprints:
         assert not Certificate.objects.exists()
 
     def test_the_hint_is_bounded(self, monkeypatch):
-        monkeypatch.setattr(processing, "_recent_fingerprints", set())
-        for number in range(processing.MAX_RECENT_FINGERPRINTS + 3):
-            processing._remember(str(number))
+        monkeypatch.setattr(hints, "recent_fingerprints", hints.Hint(hints.recent_fingerprints.size))
+        for number in range(hints.recent_fingerprints.size + 3):
+            hints.recent_fingerprints.remember(str(number))
 
-        assert len(processing._recent_fingerprints) <= processing.MAX_RECENT_FINGERPRINTS
+        assert len(hints.recent_fingerprints) <= hints.recent_fingerprints.size
 
     def test_a_remembered_duplicate_is_counted_by_one_update(self, post_webhook, received):
         first = post_webhook(certificate_body("SB-1")).json()

@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from django_seably import views
+from django_seably import hints
 from django_seably.models import Certificate, WebhookEvent, generate_token
 from tests.conftest import load_payload
 from tests.factories import EndpointFactory, certificate_body
@@ -406,7 +406,7 @@ class TestKnownTokens:
         assert not WebhookEvent.objects.filter(object_id="SB-2").exists()
         assert not Certificate.objects.filter(seably_id="SB-2").exists()
         assert received.call_count == 1
-        assert old_path.split("/")[-2] not in views._active_tokens
+        assert old_path.split("/")[-2] not in hints.known_tokens
 
     def test_an_endpoint_recreated_with_the_same_token_gets_its_events(self, post_webhook, endpoint):
         post_webhook(certificate_body("SB-1"))
@@ -431,12 +431,12 @@ class TestKnownTokens:
         assert response.status_code == 404
 
     def test_the_set_of_known_tokens_is_bounded(self, monkeypatch):
-        monkeypatch.setattr(views, "_active_tokens", set())
-        for number in range(views.MAX_REMEMBERED_TOKENS + 5):
-            views._remember(f"token-{number}")
+        monkeypatch.setattr(hints, "known_tokens", hints.Hint(hints.known_tokens.size))
+        for number in range(hints.known_tokens.size + 5):
+            hints.known_tokens.remember(f"token-{number}")
 
-        assert len(views._active_tokens) <= views.MAX_REMEMBERED_TOKENS
-        assert f"token-{views.MAX_REMEMBERED_TOKENS + 4}" in views._active_tokens
+        assert len(hints.known_tokens) <= hints.known_tokens.size
+        assert f"token-{hints.known_tokens.size + 4}" in hints.known_tokens
 
 
 class TestDatabaseUnavailable:
