@@ -58,6 +58,8 @@ def _run_phase(db: str, options: argparse.Namespace, workdir: Path) -> dict[str,
         env["BENCH_SQLITE_PATH"] = str(workdir / "bench.sqlite3")
     else:
         env["BENCH_PG_NAME"] = PG_DATABASE
+        if options.pg_prepared:
+            env["BENCH_PG_PREPARED"] = "1"
         _create_pg_database(PG_DATABASE)
     os.environ.update(env)
 
@@ -130,10 +132,19 @@ def _database_info(db: str) -> dict[str, Any]:
                 cursor.execute(f"SHOW {name}")
                 settings[name] = cursor.fetchone()[0]
             info = {"version": settings["server_version"], **settings}
+            options = connection.settings_dict.get("OPTIONS", {})
+            info["prepared_statements"] = bool(options.get("server_side_binding")) and (
+                options.get("prepare_threshold") is not None
+            )
+            binding = (
+                f"server-side binding, prepared statements (prepare_threshold={options['prepare_threshold']})"
+                if info["prepared_statements"]
+                else "client-side binding, no prepared statements (Django's default)"
+            )
             info["summary"] = (
                 f"PostgreSQL {settings['server_version']}, fsync={settings['fsync']}, "
                 f"synchronous_commit={settings['synchronous_commit']} (durable commits), "
-                f"wal_sync_method={settings['wal_sync_method']}"
+                f"wal_sync_method={settings['wal_sync_method']}; {binding}"
             )
     connection.close()
     return info
@@ -440,6 +451,8 @@ def _passed_options(options: argparse.Namespace) -> list[str]:
         passed.append(f"--skip={','.join(sorted(options.skip))}")
     if options.quick:
         passed.append("--quick")
+    if options.pg_prepared:
+        passed.append("--pg-prepared")
     for name in ("rounds", "seconds", "warmup"):
         if getattr(options, f"{name}_given"):
             passed.append(f"--{name}={getattr(options, name)}")
@@ -450,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short rounds and smaller reprocess runs (~4 min)")
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--pg-prepared",
+        action="store_true",
+        help="PostgreSQL with server-side binding and prepared statements (docs/deploying.md), for both targets",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2 = cores)")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections (default 4)")
     parser.add_argument("--rounds", type=int, help="rounds per target (default 4; quick 3)")
@@ -486,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: dict[str, Any] = {
         "machine": _machine(),
-        "command": "python -m benchmarks.run" + (" --quick" if options.quick else ""),
+        "command": "python -m benchmarks.run"
+        + (" --quick" if options.quick else "")
+        + (" --pg-prepared" if options.pg_prepared else ""),
         "options": {
             "workers": options.workers,
             "connections": options.connections,

@@ -3,7 +3,8 @@
 ``BENCH_DB`` picks the database: ``sqlite`` (``BENCH_SQLITE_PATH``, WAL, the default
 ``synchronous`` level, which in WAL mode is FULL on Debian's build: a commit is durable)
 or ``postgres`` (``PGHOST``/``PGPORT``/``PGUSER`` as exported by ``scripts/with-postgres``,
-database ``BENCH_PG_NAME``; ``synchronous_commit`` is left on, so a commit is durable).
+database ``BENCH_PG_NAME``; ``synchronous_commit`` is left on, so a commit is durable;
+``BENCH_PG_PREPARED`` turns on server-side binding and prepared statements).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ if os.environ.get("BENCH_DB", "sqlite") == "postgres":
             "CONN_MAX_AGE": CONN_MAX_AGE,
         }
     }
+    if os.environ.get("BENCH_PG_PREPARED"):
+        # ``--pg-prepared``: docs/deploying.md's "Prepared statements", for both targets.
+        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 else:
     DATABASES = {
         "default": {

@@ -1,4 +1,7 @@
-"""Test settings: SQLite by default, PostgreSQL when SEABLY_TEST_DB=postgres (scripts/with-postgres)."""
+"""Test settings: SQLite by default, PostgreSQL when SEABLY_TEST_DB=postgres (scripts/with-postgres).
+
+SEABLY_TEST_PG_PREPARED=1 adds server-side binding and prepared statements on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +60,10 @@ if os.environ.get("SEABLY_TEST_DB") == "postgres":
             "PORT": os.environ.get("PGPORT", "5432"),
         }
     }
+    if os.environ.get("SEABLY_TEST_PG_PREPARED"):
+        # docs/deploying.md's "Prepared statements", stricter: each statement is
+        # prepared on its second run (0, the first, breaks Django's multi-statement DDL).
+        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 1}
 else:
     DATABASES = {
         "default": {
