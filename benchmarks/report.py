@@ -164,6 +164,9 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         " connections, `CONN_MAX_AGE=600`: a connection per request would add the same cost to both and hide"
         " the difference). New events carry a new certificate id per request; duplicates repeat one body.",
         "- Each round is checked against the database: rows (or `delivery_count`) added match the 2xx answers.",
+        "- *worker CPU ms* and *PostgreSQL CPU ms*: CPU time per answered request, of the gunicorn workers and of"
+        " all of PostgreSQL's processes, over the round (from `/proc`). On a machine where the cores are the"
+        " limit (two cores for the workers, the database and wrk), requests/s follow the sum.",
         "",
         "## Load",
         "",
@@ -194,6 +197,12 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
             out += [f"### {NAMES[db]}, {'new certificate events' if scenario == 'new' else 'duplicates'}", ""]
             rows = []
             targets = summary["targets"]
+            # CPU per request, when the run measured it: the workers', and PostgreSQL's.
+            cpu_columns = [
+                (key, label)
+                for key, label in (("worker_cpu_ms", "worker CPU ms"), ("database_cpu_ms", "PostgreSQL CPU ms"))
+                if all(key in run for target in targets.values() for run in target["runs"])
+            ]
             for index, ratio in enumerate(summary["ratios"]):
                 for name, target in targets.items():
                     run = target["runs"][index]
@@ -204,6 +213,7 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
                             f"{run['rps']:.0f}",
                             f"{run['p50_ms']:.2f}",
                             f"{run['p99_ms']:.2f}",
+                            *(f"{run[key]:.2f}" for key, _ in cpu_columns),
                             f"{ratio:.2f}" if name == "ours" else "",
                             f"{run.get('load_average', 0):.1f}",
                         ]
@@ -216,11 +226,13 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
                         f"**{target['median_rps']:.0f}**",
                         f"{target['median_p50_ms']:.2f}",
                         f"{target['median_p99_ms']:.2f}",
+                        *(f"{target[f'median_{key}']:.2f}" for key, _ in cpu_columns),
                         f"**{summary['median_ratio']:.2f}**" if name == "ours" else "",
                         "",
                     ]
                 )
-            out += _table(["round", "target", "req/s", "p50 ms", "p99 ms", f"ours / {reference}", "load avg"], rows)
+            header = ["round", "target", "req/s", "p50 ms", "p99 ms", *(label for _, label in cpu_columns)]
+            out += _table([*header, f"ours / {reference}", "load avg"], rows)
             for name, value in summary["other_ratios"].items():
                 out += [f"Median ratio ours / {name}: {value:.2f}.", ""]
     out += [

@@ -238,8 +238,11 @@ def _load(env: dict[str, str], path: str, options: argparse.Namespace, workdir: 
         "client": "wrk" if shutil.which("wrk") else "processes (wrk not found)",
         "scenarios": {},
     }
+    postmaster = _postmaster_pid() if env["BENCH_DB"] == "postgres" else None
     with load.Server(env, options.workers, workdir / "gunicorn.log") as server:
         server.wait_ready(path)
+        assert server.process is not None
+        workers = load.children(server.process.pid)
         for scenario, mode, body_file, targets in scenarios:
             if mode == "fixed":  # the first delivery of the duplicated body, outside the measurement
                 for _, target_path in targets:
@@ -254,6 +257,9 @@ def _load(env: dict[str, str], path: str, options: argparse.Namespace, workdir: 
                 line = [f"{scenario:>9} round {round_number}:"]
                 for target, target_path in targets:
                     before = _counts()
+                    # Where the time goes: CPU of the gunicorn workers and of PostgreSQL (all its processes).
+                    database = [postmaster, *load.children(postmaster)] if postmaster else []
+                    cpu_before = load.cpu_seconds(workers), load.cpu_seconds(database)
                     run = load.run_load(
                         server.url(target_path),
                         mode,
@@ -263,11 +269,18 @@ def _load(env: dict[str, str], path: str, options: argparse.Namespace, workdir: 
                         options.connections,
                     )
                     run["connections"] = options.connections
+                    answered = max(run["requests"], 1)
+                    run["worker_cpu_ms"] = 1000 * (load.cpu_seconds(workers) - cpu_before[0]) / answered
+                    if postmaster:
+                        run["database_cpu_ms"] = 1000 * (load.cpu_seconds(database) - cpu_before[1]) / answered
                     run["load_average"] = os.getloadavg()[0]  # other work on the machine shows here
                     run["problems"] = _verify(scenario, target, before, _counts(), run)
                     runs[target].append(run)
+                    cpu = f" cpu {run['worker_cpu_ms']:.2f}" + (
+                        f"+{run['database_cpu_ms']:.2f} ms" if "database_cpu_ms" in run else " ms"
+                    )
                     line.append(
-                        f"{target} {run['rps']:7.1f} req/s p50 {run['p50_ms']:6.2f} ms p99 {run['p99_ms']:7.2f} ms"
+                        f"{target} {run['rps']:7.1f} req/s p50 {run['p50_ms']:6.2f} ms p99 {run['p99_ms']:7.2f} ms{cpu}"
                         f" (load {run['load_average']:.1f})" + (f" [{run['problems']}]" if run["problems"] else "")
                     )
                 reference = targets[1][0]
@@ -284,6 +297,18 @@ def _load(env: dict[str, str], path: str, options: argparse.Namespace, workdir: 
     return result
 
 
+def _postmaster_pid() -> int | None:
+    """PostgreSQL's main process (the parent of our backend), whose children are all of the server."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    postmaster = load.parent(backend)
+    connection.close()
+    return postmaster
+
+
 def _summarize(runs: dict[str, list[dict[str, Any]]], reference: str) -> dict[str, Any]:
     targets = {}
     for target, target_runs in runs.items():
@@ -293,6 +318,9 @@ def _summarize(runs: dict[str, list[dict[str, Any]]], reference: str) -> dict[st
             "median_p50_ms": statistics.median(r["p50_ms"] for r in target_runs),
             "median_p99_ms": statistics.median(r["p99_ms"] for r in target_runs),
         }
+        for name in ("worker_cpu_ms", "database_cpu_ms"):
+            if all(name in r for r in target_runs):
+                targets[target][f"median_{name}"] = statistics.median(r[name] for r in target_runs)
     ratios = [ours["rps"] / ref["rps"] for ours, ref in zip(runs["ours"], runs[reference], strict=True)]
     others = {
         name: statistics.median(o["rps"] / r["rps"] for o, r in zip(runs["ours"], other, strict=True))
