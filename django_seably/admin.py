@@ -53,8 +53,11 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
     ``COUNT(*)`` reads every matching row: a second or more at a million rows,
     on every page view of an unfiltered list or of a filter that matches most
     rows (``status=processed``). The planner's estimate costs one ``EXPLAIN``;
-    results it expects to be small are then counted exactly.
+    results it expects to be small are then counted exactly. ``is_estimate``
+    tells the change list (``admin/django_seably/change_list.html``) to say so.
     """
+
+    is_estimate = False
 
     @cached_property
     def count(self) -> int:
@@ -62,6 +65,7 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
         if isinstance(queryset, QuerySet):
             estimate = estimated_count(queryset)
             if estimate >= EXACT_COUNT_BELOW:
+                self.is_estimate = True
                 return estimate
         return super().count
 

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from django_seably.admin import EXACT_COUNT_BELOW
 from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory, certificate_body
 
 pytestmark = pytest.mark.django_db
@@ -96,8 +97,28 @@ def test_big_result_shows_the_estimate_without_counting(admin_client):
     ):
         response = admin_client.get("/admin/django_seably/webhookevent/?status__exact=pending")
 
-    assert "2000000 webhook events" in response.content.decode()
+    page = response.content.decode()
+    assert "2000000 webhook events" in page
+    assert "The number of webhook events is PostgreSQL's estimate" in page
     assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+
+
+@pytest.mark.parametrize("path", ["/admin/django_seably/webhookevent/", "/admin/django_seably/certificate/"])
+def test_an_exact_count_is_not_called_an_estimate(admin_client, path):
+    WebhookEventFactory.create_batch(2)
+    with mock.patch("django_seably.admin.estimated_count", return_value=EXACT_COUNT_BELOW - 1):
+        page = admin_client.get(path).content.decode()
+
+    assert 'class="paginator"' in page
+    assert "seably-estimate" not in page
+
+
+def test_a_big_certificate_list_says_its_count_is_an_estimate(admin_client):
+    with mock.patch("django_seably.admin.estimated_count", return_value=EXACT_COUNT_BELOW):
+        page = admin_client.get("/admin/django_seably/certificate/").content.decode()
+
+    assert f"{EXACT_COUNT_BELOW} certificates" in page
+    assert "The number of certificates is PostgreSQL's estimate" in page
 
 
 @pytest.mark.postgres
