@@ -56,7 +56,7 @@ def _forget_process_hints() -> None:
 
 @pytest.fixture
 def endpoint(db: None) -> Endpoint:
-    return EndpointFactory(name="production")
+    return EndpointFactory.create(name="production")
 
 
 @pytest.fixture

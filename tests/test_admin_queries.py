@@ -32,12 +32,12 @@ PAGES = [
 def seed(count, endpoints, start=0):
     for i in range(start, start + count):
         endpoint = endpoints[i % len(endpoints)]
-        event = WebhookEventFactory(
+        event = WebhookEventFactory.create(
             endpoint=endpoint,
             payload=certificate_body(f"SB-{i:08d}"),
             status="failed" if i % 3 == 0 else "processed",
         )
-        CertificateFactory(
+        CertificateFactory.create(
             seably_id=f"SB-{i:08d}",
             event=event,
             learner_email=f"learner{i}@example.com",
@@ -57,7 +57,7 @@ def queries_for(client, url, *, cold=True):
 
 @pytest.mark.parametrize("url", PAGES)
 def test_query_count_does_not_grow_with_rows(admin_client, url):
-    endpoints = [EndpointFactory(), EndpointFactory()]
+    endpoints = [EndpointFactory.create(), EndpointFactory.create()]
     seed(5, endpoints)
     few = queries_for(admin_client, url)
 
@@ -68,7 +68,7 @@ def test_query_count_does_not_grow_with_rows(admin_client, url):
 
 
 def test_endpoint_list_costs_one_capped_count_per_endpoint(admin_client):
-    endpoints = [EndpointFactory() for _ in range(3)]
+    endpoints = [EndpointFactory.create() for _ in range(3)]
     seed(6, endpoints)
 
     # session, user, count, endpoints (with the latest event's time), one capped count per endpoint
@@ -139,11 +139,11 @@ def test_overview_counts_past_days_once_then_only_today(admin_client):
 
     from django.utils import timezone
 
-    WebhookEventFactory(received_at=timezone.now() - datetime.timedelta(days=3))
-    WebhookEventFactory()
+    WebhookEventFactory.create(received_at=timezone.now() - datetime.timedelta(days=3))
+    WebhookEventFactory.create()
     first = queries_for(admin_client, "/admin/django_seably/eventoverview/")  # counts and caches past days
-    WebhookEventFactory(received_at=timezone.now() - datetime.timedelta(days=2))  # a past day: cached
-    WebhookEventFactory()
+    WebhookEventFactory.create(received_at=timezone.now() - datetime.timedelta(days=2))  # a past day: cached
+    WebhookEventFactory.create()
 
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get("/admin/django_seably/eventoverview/")

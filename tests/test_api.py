@@ -122,7 +122,7 @@ class TestRoutes:
         assert response.status_code == 405
 
     def test_browsable_api_renders_for_a_browser(self, api):
-        CertificateFactory()
+        CertificateFactory.create()
 
         response = api.get(url(CERTIFICATES), HTTP_ACCEPT="text/html")
 
@@ -152,8 +152,8 @@ class OnlyMember(BasePermission):
 class TestPermissions:
     @pytest.fixture(autouse=True)
     def objects(self):
-        self.event = WebhookEventFactory(failed=True)
-        self.certificate = CertificateFactory(event=self.event)
+        self.event = WebhookEventFactory.create(failed=True)
+        self.certificate = CertificateFactory.create(event=self.event)
 
     def route(self, name, takes):
         return url(name) if takes is None else url(name, getattr(self, takes).pk)
@@ -236,7 +236,7 @@ class TestPermissions:
 
 
 def certificate(seably_id, **fields):
-    return CertificateFactory(seably_id=seably_id, **fields)
+    return CertificateFactory.create(seably_id=seably_id, **fields)
 
 
 class TestCertificateList:
@@ -523,9 +523,9 @@ class TestPagination:
 
 class TestEventList:
     def test_newest_first_without_contents(self, api):
-        endpoint = EndpointFactory(name="production")
-        old = WebhookEventFactory(endpoint=endpoint)
-        new = WebhookEventFactory(endpoint=endpoint, failed=True, delivery_count=2)
+        endpoint = EndpointFactory.create(name="production")
+        old = WebhookEventFactory.create(endpoint=endpoint)
+        new = WebhookEventFactory.create(endpoint=endpoint, failed=True, delivery_count=2)
 
         response = api.get(url(EVENTS))
 
@@ -545,33 +545,35 @@ class TestEventList:
 
     @pytest.mark.parametrize("status", ["pending", "processed", "failed", "invalid"])
     def test_status(self, api, status):
-        events = {value: WebhookEventFactory(status=value) for value in ["pending", "processed", "failed", "invalid"]}
+        events = {
+            value: WebhookEventFactory.create(status=value) for value in ["pending", "processed", "failed", "invalid"]
+        }
 
         assert ids(api.get(url(EVENTS), {"status": status})) == [events[status].pk]
 
     def test_event_type_is_exact(self, api):
-        wanted = WebhookEventFactory(event_type="user.invited")
-        WebhookEventFactory(event_type="certificate.created")
-        WebhookEventFactory(event_type="user.invited.again")
+        wanted = WebhookEventFactory.create(event_type="user.invited")
+        WebhookEventFactory.create(event_type="certificate.created")
+        WebhookEventFactory.create(event_type="user.invited.again")
 
         assert ids(api.get(url(EVENTS), {"event_type": "user.invited"})) == [wanted.pk]
 
     def test_endpoint_by_name(self, api):
-        wanted = WebhookEventFactory(endpoint=EndpointFactory(name="staging"))
-        WebhookEventFactory(endpoint=EndpointFactory(name="production"))
+        wanted = WebhookEventFactory.create(endpoint=EndpointFactory.create(name="staging"))
+        WebhookEventFactory.create(endpoint=EndpointFactory.create(name="production"))
 
         assert ids(api.get(url(EVENTS), {"endpoint": "staging"})) == [wanted.pk]
         assert ids(api.get(url(EVENTS), {"endpoint": "nowhere"})) == []
 
     def test_object_id(self, api):
-        wanted = WebhookEventFactory(object_id="SB-42")
-        WebhookEventFactory(object_id="SB-420")
+        wanted = WebhookEventFactory.create(object_id="SB-42")
+        WebhookEventFactory.create(object_id="SB-420")
 
         assert ids(api.get(url(EVENTS), {"object_id": "SB-42"})) == [wanted.pk]
 
     def test_received_range(self, api):
         def received(*args):
-            return WebhookEventFactory(received_at=datetime.datetime(*args, tzinfo=UTC))
+            return WebhookEventFactory.create(received_at=datetime.datetime(*args).replace(tzinfo=UTC))
 
         received(2024, 5, 31, 23, 59, 59)
         inside = [received(2024, 6, 1), received(2024, 6, 30, 23, 59, 59)]
@@ -609,7 +611,7 @@ class TestEventList:
 
 
 def invalid_event(**fields):
-    return WebhookEventFactory(
+    return WebhookEventFactory.create(
         status="invalid",
         payload=None,
         body="{oops",
@@ -623,7 +625,7 @@ def invalid_event(**fields):
 
 class TestEventDetail:
     def test_shows_the_contents(self, api):
-        event = WebhookEventFactory(endpoint=EndpointFactory(name="production"), failed=True)
+        event = WebhookEventFactory.create(endpoint=EndpointFactory.create(name="production"), failed=True)
 
         response = api.get(url("django_seably_api:event-detail", event.pk))
 
@@ -668,7 +670,7 @@ class TestReprocess:
         return api.post(url("django_seably_api:event-reprocess", event.pk))
 
     def test_failed_event_is_processed(self, api):
-        event = WebhookEventFactory(failed=True, payload=certificate_body("SB-7"))
+        event = WebhookEventFactory.create(failed=True, payload=certificate_body("SB-7"))
 
         response = self.reprocess(api, event)
 
@@ -679,7 +681,7 @@ class TestReprocess:
         assert (event.status, event.attempts, event.last_error) == ("processed", 2, "")
 
     def test_processed_event_is_skipped(self, api):
-        event = WebhookEventFactory(processed=True)
+        event = WebhookEventFactory.create(processed=True)
 
         response = self.reprocess(api, event)
 
@@ -694,7 +696,7 @@ class TestReprocess:
         assert response.json() == {"id": event.pk, "outcome": "invalid", "status": "invalid"}
 
     def test_failing_receiver_answers_failed(self, api):
-        event = WebhookEventFactory(status="pending")
+        event = WebhookEventFactory.create(status="pending")
 
         def receiver(sender, **kwargs):
             raise RuntimeError("still broken")
@@ -711,7 +713,7 @@ class TestReprocess:
         assert "RuntimeError: still broken" in event.last_error
 
     def test_status_is_read_back_from_the_database(self, api, monkeypatch):
-        event = WebhookEventFactory(status="pending")
+        event = WebhookEventFactory.create(status="pending")
 
         def processed_elsewhere(event):
             WebhookEvent.objects.filter(pk=event.pk).update(status="processed")
@@ -732,16 +734,16 @@ class TestReprocess:
 
 
 def test_token_and_headers_never_appear_in_any_response(api, linking, staff):
-    endpoint = EndpointFactory(name="production")
+    endpoint = EndpointFactory.create(name="production")
     header_secret = "header-secret-Zq81"
-    event = WebhookEventFactory(
+    event = WebhookEventFactory.create(
         endpoint=endpoint,
         failed=True,
         payload=certificate_body("SB-1", user={"email": "staff@example.com"}),
         headers={"User-Agent": "Seably", "X-Forwarded-For": header_secret},
         raw_body=b"\xff raw-body-secret",
     )
-    CertificateFactory(event=event, user=staff)
+    CertificateFactory.create(event=event, user=staff)
     requests = [
         ("get", url(CERTIFICATES)),
         ("get", url("django_seably_api:certificate-detail", Certificate.objects.get().pk)),
@@ -832,7 +834,7 @@ class TestMyCertificates:
 
     def test_404_while_linking_is_off(self, as_member, member, settings):
         settings.SEABLY = {}
-        CertificateFactory(user=member)
+        CertificateFactory.create(user=member)
 
         response = as_member.get(url(MINE))
 

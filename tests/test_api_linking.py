@@ -166,10 +166,10 @@ class TestUpsertKeepsTheUser:
         return Certificate(seably_id="SB-1", data=data, event=event, user=user, **extract_fields(data))
 
     def test_update_without_a_user_keeps_the_linked_one(self, upsert_path, ada):
-        event = WebhookEventFactory()
+        event = WebhookEventFactory.create()
         assert Certificate.objects.upsert(self.new_certificate(event, user=ada)) is True
 
-        update = self.new_certificate(WebhookEventFactory(), learner_name="Ada")
+        update = self.new_certificate(WebhookEventFactory.create(), learner_name="Ada")
         assert Certificate.objects.upsert(update) is False
 
         assert update.user_id == ada.pk
@@ -178,16 +178,16 @@ class TestUpsertKeepsTheUser:
 
     def test_update_with_a_user_replaces_the_linked_one(self, upsert_path, ada, django_user_model):
         grace = django_user_model.objects.create_user("grace", "grace@example.com")
-        Certificate.objects.upsert(self.new_certificate(WebhookEventFactory(), user=ada))
+        Certificate.objects.upsert(self.new_certificate(WebhookEventFactory.create(), user=ada))
 
-        update = self.new_certificate(WebhookEventFactory(), user=grace)
+        update = self.new_certificate(WebhookEventFactory.create(), user=grace)
         Certificate.objects.upsert(update)
 
         assert update.user_id == grace.pk
         assert Certificate.objects.get().user == grace
 
     def test_insert_without_a_user(self, upsert_path):
-        certificate = self.new_certificate(WebhookEventFactory())
+        certificate = self.new_certificate(WebhookEventFactory.create())
 
         assert Certificate.objects.upsert(certificate) is True
         assert certificate.user_id is None
@@ -219,12 +219,12 @@ class TestLinkUsersCommand:
         grace = django_user_model.objects.create_user("grace", "GRACE@example.com")
         django_user_model.objects.create_user("twin1", "twin@example.com")
         django_user_model.objects.create_user("twin2", "Twin@example.com")
-        mine = [CertificateFactory(learner_email=email) for email in ["ada@EXAMPLE.com", "ada@example.com"]]
-        hers = CertificateFactory(learner_email="grace@example.com")
-        twin = CertificateFactory(learner_email="twin@example.com")
-        stranger = CertificateFactory(learner_email="stranger@example.com")
-        CertificateFactory(learner_email="")
-        linked_before = CertificateFactory(learner_email="grace@example.com", user=ada)
+        mine = [CertificateFactory.create(learner_email=email) for email in ["ada@EXAMPLE.com", "ada@example.com"]]
+        hers = CertificateFactory.create(learner_email="grace@example.com")
+        twin = CertificateFactory.create(learner_email="twin@example.com")
+        stranger = CertificateFactory.create(learner_email="stranger@example.com")
+        CertificateFactory.create(learner_email="")
+        linked_before = CertificateFactory.create(learner_email="grace@example.com", user=ada)
 
         output = self.run("--batch-size", "2")
 
@@ -240,7 +240,7 @@ class TestLinkUsersCommand:
         assert users[linked_before.pk] == ada.pk  # never changed, though the email is grace's
 
     def test_running_again_links_nothing_new(self, linking, ada):
-        CertificateFactory(learner_email="ada@example.com")
+        CertificateFactory.create(learner_email="ada@example.com")
         self.run()
 
         assert self.run().startswith("Linked 0 of 0 certificates without a user")
@@ -248,7 +248,7 @@ class TestLinkUsersCommand:
     def test_a_constant_number_of_queries_per_batch(self, linking, django_user_model):
         for n in range(6):
             user = django_user_model.objects.create_user(f"user{n}", f"user{n}@example.com")
-            CertificateFactory(learner_email=user.email.upper())
+            CertificateFactory.create(learner_email=user.email.upper())
 
         with CaptureQueriesContext(connection) as queries:
             self.run("--batch-size", "3")
@@ -258,7 +258,7 @@ class TestLinkUsersCommand:
         assert Certificate.objects.filter(user__isnull=True).count() == 0
 
     def test_says_when_linking_is_off(self, ada):
-        CertificateFactory(learner_email="ada@example.com")
+        CertificateFactory.create(learner_email="ada@example.com")
 
         output = self.run()
 

@@ -172,12 +172,12 @@ def wsgi_keeps_the_test_connection():
 def api_schema(db, admin, settings, wsgi_keeps_the_test_connection):
     """The schema as the app serves it, over WSGI, with data for the generated requests to find."""
     settings.SEABLY = {"LINK_USERS": True}
-    endpoint = EndpointFactory(name="production")
+    endpoint = EndpointFactory.create(name="production")
     for status in ("pending", "processed", "failed", "invalid"):
-        WebhookEventFactory(endpoint=endpoint, status=status, headers={"User-Agent": "Seably"})
+        WebhookEventFactory.create(endpoint=endpoint, status=status, headers={"User-Agent": "Seably"})
     today = datetime.date.today()
     for n in range(3):
-        CertificateFactory(
+        CertificateFactory.create(
             learner_email="admin@example.com",
             course_name="Sea Survival",
             issued_at=datetime.datetime(2024, 1, 1 + n, tzinfo=datetime.UTC),

@@ -42,7 +42,7 @@ if not CHROMIUM.exists():
         f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True
     )
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect, sync_playwright
 except ImportError:
     pytest.skip(
         "browser tests need the playwright package: pip install -r requirements/test.txt (never `playwright install`)",
@@ -64,7 +64,7 @@ CHROMIUM_ARGS = [
 #: Every wait (an action, a navigation, an expect) gives up after this many milliseconds.
 TIMEOUT_MS = 10_000
 
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 SCREENSHOTS = (
     Path(__file__).resolve().parent.parent / "docs" / "screenshots"
     if os.environ.get("SEABLY_SCREENSHOTS")
@@ -202,11 +202,11 @@ def seed_history(endpoint: Endpoint) -> None:
                 user={"id": 7000 + number, "email": email, "first_name": first, "last_name": last},
                 course={"id": 100 + number % len(COURSES), "name": COURSES[number % len(COURSES)], "version": 2},
             )
-            event = WebhookEventFactory(
+            event = WebhookEventFactory.create(
                 processed=True, endpoint=endpoint, payload=body, received_at=when, processed_at=when
             )
             data = copy.deepcopy(body["payload"]["data"])
-            CertificateFactory(seably_id=seably_id, data=data, event=event, **extract_fields(data))
+            CertificateFactory.create(seably_id=seably_id, data=data, event=event, **extract_fields(data))
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def seeded(transactional_db: None, live_server: Any) -> dict[str, Any]:
     Today: three certificates (one delivered twice), a user.invited, a certificate
     whose receiver fails (failed, with its traceback), and a truncated body (invalid).
     """
-    endpoint = EndpointFactory(name="production")
+    endpoint = EndpointFactory.create(name="production")
     seed_history(endpoint)
     url = live_server.url + endpoint.webhook_path
     flat = load_payload("certificate_created_flat.json")
@@ -486,7 +486,7 @@ def test_create_an_endpoint_and_copy_its_url(page, live_server):
 
 
 def test_rotate_a_token(page):
-    endpoint = EndpointFactory(name="production")
+    endpoint = EndpointFactory.create(name="production")
     old_token = endpoint.token
     open_from_index(page, "Endpoints")
     rows(page).get_by_role("link", name="production", exact=True).click()

@@ -42,7 +42,7 @@ def invalid_event(body: str = "{oops", **kwargs: Any) -> WebhookEvent:
         "object_id": None,
         "last_error": "Body is not valid JSON (Expecting property name enclosed in double quotes: ...).",
     }
-    return WebhookEventFactory(**{**defaults, **kwargs})
+    return WebhookEventFactory.create(**{**defaults, **kwargs})
 
 
 _deliveries = itertools.count()
@@ -51,7 +51,7 @@ _deliveries = itertools.count()
 def unprocessable_event(**kwargs: Any) -> WebhookEvent:
     """A failed certificate.created without payload.data: it fails again whenever processed."""
     payload = {"event": "certificate.created", "payload": {}, "delivery": next(_deliveries)}
-    return WebhookEventFactory(failed=True, payload=payload, object_type=None, object_id=None, **kwargs)
+    return WebhookEventFactory.create(failed=True, payload=payload, object_type=None, object_id=None, **kwargs)
 
 
 @pytest.mark.django_db
@@ -92,7 +92,7 @@ class TestEndpointCreate:
         assert Endpoint.objects.get().name == "n" * 100
 
     def test_duplicate_name_is_an_error(self):
-        existing = EndpointFactory(name="production")
+        existing = EndpointFactory.create(name="production")
 
         with pytest.raises(CommandError) as raised:
             run("seably_endpoint", "create", " production ")
@@ -119,8 +119,8 @@ class TestEndpointCreate:
 @pytest.mark.django_db
 class TestEndpointList:
     def test_list_shows_masked_tokens_only(self):
-        production = EndpointFactory(name="production")
-        old = EndpointFactory(name="old", is_active=False)
+        production = EndpointFactory.create(name="production")
+        old = EndpointFactory.create(name="old", is_active=False)
 
         output = run("seably_endpoint", "list")
 
@@ -160,7 +160,7 @@ class TestEndpointArguments:
 @pytest.mark.django_db
 class TestReprocess:
     def test_no_selection_is_an_error(self):
-        WebhookEventFactory(failed=True)
+        WebhookEventFactory.create(failed=True)
 
         with pytest.raises(CommandError) as raised:
             run("seably_reprocess")
@@ -175,7 +175,7 @@ class TestReprocess:
         assert str(raised.value) == "Say which events to reprocess: --failed, --pending, --invalid and/or --id N ..."
 
     def test_failed_events_are_processed(self, created):
-        event = WebhookEventFactory(
+        event = WebhookEventFactory.create(
             failed=True, payload=certificate_body("SB-00000042", user={"email": "ingrid.solberg@example.com"})
         )
 
@@ -192,9 +192,9 @@ class TestReprocess:
         assert created.call_count == 1
 
     def test_failed_selects_only_failed_events(self):
-        failed = WebhookEventFactory(failed=True)
-        pending = WebhookEventFactory()
-        processed = WebhookEventFactory(processed=True)
+        failed = WebhookEventFactory.create(failed=True)
+        pending = WebhookEventFactory.create()
+        processed = WebhookEventFactory.create(processed=True)
 
         output = run("seably_reprocess", "--failed")
 
@@ -207,8 +207,8 @@ class TestReprocess:
         assert Certificate.objects.get().event_id == failed.pk
 
     def test_pending_events_are_processed(self, received):
-        events = [WebhookEventFactory(), WebhookEventFactory()]
-        failed = WebhookEventFactory(failed=True)
+        events = [WebhookEventFactory.create(), WebhookEventFactory.create()]
+        failed = WebhookEventFactory.create(failed=True)
 
         output = run("seably_reprocess", "--pending")
 
@@ -259,8 +259,8 @@ class TestReprocess:
         assert Certificate.objects.get().seably_id == "SB-00000042"
 
     def test_flags_combine(self):
-        WebhookEventFactory(failed=True)
-        WebhookEventFactory()
+        WebhookEventFactory.create(failed=True)
+        WebhookEventFactory.create()
         invalid_event()
 
         output = run("seably_reprocess", "--failed", "--pending", "--invalid")
@@ -268,9 +268,9 @@ class TestReprocess:
         assert output == "Reprocessed 3 events: 2 processed, 0 failed, 1 invalid, 0 skipped.\n"
 
     def test_ids_select_events_of_any_status(self):
-        failed = WebhookEventFactory(failed=True)
-        processed = WebhookEventFactory(processed=True)
-        other = WebhookEventFactory(failed=True)
+        failed = WebhookEventFactory.create(failed=True)
+        processed = WebhookEventFactory.create(processed=True)
+        other = WebhookEventFactory.create(failed=True)
 
         output = run("seably_reprocess", "--id", str(failed.pk), str(processed.pk))
 
@@ -279,15 +279,15 @@ class TestReprocess:
         assert WebhookEvent.objects.get(pk=other.pk).status == Status.FAILED
 
     def test_ids_combine_with_flags(self):
-        failed = WebhookEventFactory(failed=True)
-        pending = WebhookEventFactory()
+        failed = WebhookEventFactory.create(failed=True)
+        pending = WebhookEventFactory.create()
 
         output = run("seably_reprocess", "--failed", "--id", str(pending.pk), str(failed.pk))
 
         assert output == "Reprocessed 2 events: 2 processed, 0 failed, 0 invalid, 0 skipped.\n"
 
     def test_processed_events_are_skipped(self, received):
-        event = WebhookEventFactory(processed=True)
+        event = WebhookEventFactory.create(processed=True)
 
         output = run("seably_reprocess", "--id", str(event.pk))
 
@@ -298,7 +298,7 @@ class TestReprocess:
         assert received.call_count == 0
 
     def test_unknown_ids_are_an_error_naming_them(self):
-        known = WebhookEventFactory(failed=True)
+        known = WebhookEventFactory.create(failed=True)
 
         with pytest.raises(CommandError) as raised:
             run("seably_reprocess", "--id", "999999", str(known.pk), "999998")
@@ -319,8 +319,8 @@ class TestReprocess:
 
     def test_older_than_selects_by_received_at(self):
         now = timezone.now()
-        old = WebhookEventFactory(failed=True, received_at=now - datetime.timedelta(minutes=61))
-        recent = WebhookEventFactory(failed=True, received_at=now - datetime.timedelta(minutes=59))
+        old = WebhookEventFactory.create(failed=True, received_at=now - datetime.timedelta(minutes=61))
+        recent = WebhookEventFactory.create(failed=True, received_at=now - datetime.timedelta(minutes=59))
 
         output = run("seably_reprocess", "--failed", "--older-than", "60")
 
@@ -329,7 +329,7 @@ class TestReprocess:
         assert WebhookEvent.objects.get(pk=recent.pk).status == Status.FAILED
 
     def test_older_than_applies_to_ids_too(self):
-        recent = WebhookEventFactory(failed=True)
+        recent = WebhookEventFactory.create(failed=True)
 
         output = run("seably_reprocess", "--id", str(recent.pk), "--older-than", "10")
 
@@ -337,14 +337,14 @@ class TestReprocess:
         assert WebhookEvent.objects.get().status == Status.FAILED
 
     def test_older_than_zero_selects_everything_received_so_far(self):
-        WebhookEventFactory(failed=True)
+        WebhookEventFactory.create(failed=True)
 
         output = run("seably_reprocess", "--failed", "--older-than", "0")
 
         assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
 
     def test_negative_older_than_is_an_error(self):
-        WebhookEventFactory(failed=True)
+        WebhookEventFactory.create(failed=True)
 
         with pytest.raises(CommandError) as raised:
             run("seably_reprocess", "--failed", "--older-than", "-1")
@@ -367,7 +367,7 @@ class TestReprocess:
         monkeypatch.setattr("django_seably.management.commands.seably_reprocess.BATCH_SIZE", 3)
         for _ in range(4):
             unprocessable_event()
-            WebhookEventFactory(failed=True)
+            WebhookEventFactory.create(failed=True)
 
         output = run("seably_reprocess", "--failed")
 
@@ -387,7 +387,7 @@ def closed_port() -> int:
 
 @pytest.fixture
 def live_endpoint(transactional_db: None) -> Endpoint:
-    return EndpointFactory(name="live")
+    return EndpointFactory.create(name="live")
 
 
 @pytest.fixture

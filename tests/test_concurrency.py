@@ -70,7 +70,7 @@ def test_database_is_postgresql():
 
 
 def test_simultaneous_deliveries_of_one_body_make_one_event(signals_fired):
-    endpoint = EndpointFactory()
+    endpoint = EndpointFactory.create()
     body = json.dumps(certificate_body("SB-RACE"))
 
     def deliver(i):
@@ -90,7 +90,7 @@ def test_simultaneous_deliveries_of_one_body_make_one_event(signals_fired):
 
 
 def test_simultaneous_different_events_for_one_certificate_make_one_certificate(signals_fired):
-    endpoint = EndpointFactory()
+    endpoint = EndpointFactory.create()
 
     def deliver(i):
         body = json.dumps(certificate_body("SB-SAME", score=i))
@@ -105,7 +105,7 @@ def test_simultaneous_different_events_for_one_certificate_make_one_certificate(
 
 
 def test_concurrent_reprocessing_of_one_event_processes_it_once(signals_fired):
-    event = WebhookEventFactory(failed=True)
+    event = WebhookEventFactory.create(failed=True)
 
     outcomes = run_in_parallel(lambda i: process_event(WebhookEvent.objects.get(pk=event.pk)), count=8)
 
@@ -116,7 +116,7 @@ def test_concurrent_reprocessing_of_one_event_processes_it_once(signals_fired):
 
 
 def test_concurrent_invalid_bodies_are_stored_once():
-    endpoint = EndpointFactory()
+    endpoint = EndpointFactory.create()
 
     def deliver(i):
         return Client().post(endpoint.webhook_path, data=b"{nope", content_type="application/json").status_code

@@ -63,7 +63,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
 
 def worker_timeout(app: LiveApp) -> float:
     """gunicorn's --timeout for this server (the last one given wins): a worker silent that long is killed."""
-    args = list(app.server.process.args)
+    args = [str(arg) for arg in app.server.process.args]  # type: ignore[union-attr]  # a list, as started
     last = len(args) - 1 - args[::-1].index("--timeout")
     return float(args[last + 1])
 
@@ -568,7 +568,7 @@ def staff_client(*permissions: str, username: str = "staff") -> Client:
 
 @pytest.fixture
 def rows(endpoint: Endpoint) -> dict[str, Any]:
-    event = WebhookEventFactory(failed=True, endpoint=endpoint)
+    event = WebhookEventFactory.create(failed=True, endpoint=endpoint)
     certificate = Certificate.objects.create(
         seably_id="SB-PERM", data={"type": "certificate", "id": "SB-PERM"}, event=event
     )

@@ -83,7 +83,7 @@ class TestEndpointToken:
         assert len(token_bytes(endpoint.token)) >= 32
 
     def test_tokens_are_unique(self):
-        tokens = {EndpointFactory().token for _ in range(50)}
+        tokens = {EndpointFactory.create().token for _ in range(50)}
 
         assert len(tokens) == 50
 
@@ -94,7 +94,7 @@ class TestEndpointToken:
         assert all(URL_SAFE.fullmatch(token) and len(token_bytes(token)) >= 32 for token in tokens)
 
     def test_token_not_regenerated_on_later_saves(self):
-        endpoint = EndpointFactory(name="production")
+        endpoint = EndpointFactory.create(name="production")
         token = endpoint.token
 
         endpoint.name = "renamed"
@@ -117,19 +117,19 @@ class TestEndpointToken:
 
 class TestEndpoint:
     def test_masked_token(self):
-        endpoint = EndpointFactory()
+        endpoint = EndpointFactory.create()
 
         assert endpoint.masked_token == endpoint.token[:4] + "…"
         assert endpoint.token not in endpoint.masked_token
 
     def test_webhook_path(self):
-        endpoint = EndpointFactory()
+        endpoint = EndpointFactory.create()
 
         assert endpoint.webhook_path == reverse("django_seably:webhook", kwargs={"token": endpoint.token})
         assert endpoint.webhook_path == f"/seably/{endpoint.token}/"
 
     def test_str_is_the_name(self):
-        assert str(EndpointFactory(name="production")) == "production"
+        assert str(EndpointFactory.create(name="production")) == "production"
 
     def test_defaults(self):
         endpoint = Endpoint.objects.create(name="production")
@@ -138,15 +138,15 @@ class TestEndpoint:
         assert endpoint.created_at is not None
 
     def test_active_returns_only_active_endpoints(self):
-        active = EndpointFactory(name="a")
-        EndpointFactory(name="b", is_active=False)
-        other = EndpointFactory(name="c")
+        active = EndpointFactory.create(name="a")
+        EndpointFactory.create(name="b", is_active=False)
+        other = EndpointFactory.create(name="c")
 
         assert list(Endpoint.objects.active()) == [active, other]
         assert list(Endpoint.objects.filter(name="c").active()) == [other]
 
     def test_deleting_an_endpoint_with_events_is_refused(self):
-        event = WebhookEventFactory()
+        event = WebhookEventFactory.create()
 
         with pytest.raises(ProtectedError):
             event.endpoint.delete()
@@ -155,7 +155,7 @@ class TestEndpoint:
         assert WebhookEvent.objects.filter(pk=event.pk).exists()
 
     def test_deleting_an_endpoint_without_events_is_allowed(self):
-        endpoint = EndpointFactory()
+        endpoint = EndpointFactory.create()
 
         endpoint.delete()
 
@@ -164,25 +164,26 @@ class TestEndpoint:
 
 class TestStr:
     def test_event_str(self):
-        event = WebhookEventFactory()
+        event = WebhookEventFactory.create()
 
         assert str(event) == f"certificate.created #{event.pk}"
 
     def test_invalid_event_str(self):
-        event = WebhookEventFactory(
+        event = WebhookEventFactory.create(
             event_type="", payload=None, body="{oops", fingerprint="f" * 64, object_type=None, object_id=None
         )
 
         assert str(event) == f"invalid body #{event.pk}"
 
     def test_certificate_str(self):
-        assert str(CertificateFactory(seably_id="SB-00000042")) == "SB-00000042"
+        assert str(CertificateFactory.create(seably_id="SB-00000042")) == "SB-00000042"
 
 
 class TestDeletingEvents:
     def test_deleting_an_event_keeps_its_certificate(self):
-        certificate = CertificateFactory()
+        certificate = CertificateFactory.create()
         event = certificate.event
+        assert event is not None
 
         event.delete()
 
@@ -264,7 +265,7 @@ class TestRecordDelivery:
             assert WebhookEvent.objects.record_delivery(new_event(stale, b'{"event": "x.y"}')) is True
             assert WebhookEvent.objects.get().endpoint == stale
         else:
-            WebhookEvent.objects.record_delivery(new_event(EndpointFactory(), b'{"event": "x.y"}'))
+            WebhookEvent.objects.record_delivery(new_event(EndpointFactory.create(), b'{"event": "x.y"}'))
 
     def test_the_endpoint_is_read_by_its_token(self, endpoint, upsert_path):
         event = new_event(Endpoint(token=endpoint.token), b'{"event": "x.y"}')
@@ -278,8 +279,8 @@ class TestRecordDelivery:
 
 class TestCertificateUpsert:
     def test_inserts_then_updates(self, upsert_path):
-        first_event = WebhookEventFactory(processed=True)
-        second_event = WebhookEventFactory(processed=True)
+        first_event = WebhookEventFactory.create(processed=True)
+        second_event = WebhookEventFactory.create(processed=True)
         certificate = new_certificate(
             first_event, user={"email": "ingrid.solberg@example.com", "name": "Ingrid"}, valid_until="2028-11-02"
         )
@@ -324,8 +325,8 @@ class TestCertificateUpsert:
         )
 
     def test_other_certificates_are_not_touched(self, upsert_path):
-        event = WebhookEventFactory(processed=True)
-        other = CertificateFactory(seably_id="SB-OTHER", learner_name="Other")
+        event = WebhookEventFactory.create(processed=True)
+        other = CertificateFactory.create(seably_id="SB-OTHER", learner_name="Other")
 
         assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="One")) is True
         assert Certificate.objects.upsert(new_certificate(event, "SB-2", learner_name="Two")) is True
@@ -335,9 +336,10 @@ class TestCertificateUpsert:
         assert other.learner_name == "Other"
 
     def test_update_after_the_creating_event_was_deleted(self, upsert_path):
-        certificate = CertificateFactory(seably_id="SB-1")
+        certificate = CertificateFactory.create(seably_id="SB-1")
+        assert certificate.event is not None
         certificate.event.delete()
-        event = WebhookEventFactory(processed=True)
+        event = WebhookEventFactory.create(processed=True)
 
         assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="Ingrid")) is False
 
@@ -350,7 +352,7 @@ class TestCertificateUpsert:
         assert Certificate.objects.get().event is None
 
     def test_update_by_the_creating_event_returns_false(self, upsert_path):
-        event = WebhookEventFactory(processed=True)
+        event = WebhookEventFactory.create(processed=True)
         assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="A")) is True
 
         assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="B")) is False
@@ -368,7 +370,7 @@ def test_upsert_paths_give_identical_results(endpoint):
             seably_id = f"SB-{int(portable)}"
             created = Certificate.objects.upsert(new_certificate(creator, seably_id, learner_name="A"))
             updated = Certificate.objects.upsert(
-                new_certificate(WebhookEventFactory(processed=True), seably_id, learner_name="B")
+                new_certificate(WebhookEventFactory.create(processed=True), seably_id, learner_name="B")
             )
             row = Certificate.objects.get(seably_id=seably_id)
             results.append(
@@ -392,7 +394,7 @@ class TestClaim:
         ],
     )
     def test_claims_only_what_is_left_to_process(self, status, only_pending, claimed):
-        event = WebhookEventFactory(status=status, attempts=1)
+        event = WebhookEventFactory.create(status=status, attempts=1)
 
         assert WebhookEvent.objects.claim(event, only_pending=only_pending) is claimed
 
@@ -404,7 +406,7 @@ class TestClaim:
             assert (event.status, event.attempts) == (status, 1)
 
     def test_a_claimed_event_cannot_be_claimed_again(self):
-        event = WebhookEventFactory(status="failed")
+        event = WebhookEventFactory.create(status="failed")
 
         assert WebhookEvent.objects.claim(event) is True
         assert WebhookEvent.objects.claim(event) is False

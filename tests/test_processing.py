@@ -116,7 +116,7 @@ def test_processing_a_processed_event_does_nothing(post_webhook, received):
 
 
 def test_stale_instance_of_processed_event_is_skipped(received):
-    event = WebhookEventFactory(failed=True)
+    event = WebhookEventFactory.create(failed=True)
     stale = WebhookEvent.objects.get(pk=event.pk)
     assert process_event(event) == "processed"
 
@@ -125,7 +125,7 @@ def test_stale_instance_of_processed_event_is_skipped(received):
 
 
 def test_pending_event_is_processed(received, created):
-    event = WebhookEventFactory()
+    event = WebhookEventFactory.create()
 
     assert process_event(event) == "processed"
 
@@ -239,7 +239,7 @@ class TestInvalidEvents:
 
     def test_invalid_event_whose_body_now_parses_is_processed(self, received, created):
         body = json.dumps(certificate_body("SB-R"))
-        event = WebhookEventFactory(
+        event = WebhookEventFactory.create(
             status="invalid",
             payload=None,
             body=body,
@@ -258,8 +258,8 @@ class TestInvalidEvents:
         assert created.call_count == 1
 
     def test_revalidated_body_already_stored_as_another_event_stays_invalid(self, received):
-        valid = WebhookEventFactory(processed=True)
-        invalid = WebhookEventFactory(
+        valid = WebhookEventFactory.create(processed=True)
+        invalid = WebhookEventFactory.create(
             status="invalid",
             payload=None,
             event_type="",
@@ -276,7 +276,7 @@ class TestInvalidEvents:
         assert received.call_count == 0
 
     def test_raw_bytes_are_reparsed_when_kept(self, received):
-        event = WebhookEventFactory(
+        event = WebhookEventFactory.create(
             status="invalid",
             payload=None,
             raw_body=b"\xff",
@@ -331,7 +331,7 @@ class TestTasksMode:
     def test_task_function_processes_by_id(self, received):
         from django_seably.tasks import process_event_by_id
 
-        event = WebhookEventFactory()
+        event = WebhookEventFactory.create()
 
         assert process_event_by_id(event.pk) == "processed"
         assert process_event_by_id(event.pk) == "skipped"
@@ -414,7 +414,7 @@ class TestStatementCounts:
         assert total == 1, sql
 
     def test_reprocess_of_a_failed_event(self, received):
-        event = WebhookEventFactory(failed=True, endpoint=EndpointFactory())
+        event = WebhookEventFactory.create(failed=True, endpoint=EndpointFactory.create())
         with CaptureQueriesContext(connection) as queries:
             process_event(event)
         total, sql = _with_transaction_control([q["sql"] for q in queries.captured_queries], 1)
@@ -434,7 +434,7 @@ def _with_transaction_control(sql, commits):
 
 @pytest.mark.django_db(transaction=True)
 def test_raising_on_commit_callback_still_answers_2xx(client, caplog):
-    endpoint = EndpointFactory()
+    endpoint = EndpointFactory.create()
 
     def receiver(sender, event, **kwargs):
         transaction.on_commit(lambda: 1 / 0)
@@ -456,7 +456,7 @@ class TestBatches:
     def test_a_failing_event_fails_alone_in_its_batch(self, failing_receiver):
         from django_seably.processing import process_events
 
-        events = [WebhookEventFactory(failed=True) for _ in range(3)]
+        events = [WebhookEventFactory.create(failed=True) for _ in range(3)]
         failing_receiver["fail"] = False
         fail_second = {"SB": events[1].object_id}
 
@@ -482,8 +482,8 @@ class TestBatches:
         from django_seably import processing
 
         monkeypatch.setattr(processing, "EVENTS_PER_TRANSACTION", 4)
-        endpoint = EndpointFactory()
-        events = [WebhookEventFactory(failed=True, endpoint=endpoint) for _ in range(10)]
+        endpoint = EndpointFactory.create()
+        events = [WebhookEventFactory.create(failed=True, endpoint=endpoint) for _ in range(10)]
 
         with mock.patch.object(connection, "commit", wraps=connection.commit) as commit:
             outcomes = list(processing.process_events(events))
@@ -497,7 +497,7 @@ class TestBatches:
 def test_raising_on_commit_callback_does_not_stop_batched_reprocessing(caplog):
     from django_seably.processing import process_events
 
-    events = [WebhookEventFactory(failed=True) for _ in range(2)]
+    events = [WebhookEventFactory.create(failed=True) for _ in range(2)]
 
     def receiver(sender, event, **kwargs):
         transaction.on_commit(lambda: 1 / 0)
@@ -575,7 +575,7 @@ class TestRecentFingerprints:
 
     def test_a_remembered_duplicate_from_another_endpoint_counts_on_the_first(self, post_webhook, endpoint):
         first = post_webhook(certificate_body("SB-1")).json()
-        other = EndpointFactory(name="other")
+        other = EndpointFactory.create(name="other")
 
         again = post_webhook(certificate_body("SB-1"), to=other).json()
 

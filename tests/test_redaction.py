@@ -115,7 +115,7 @@ class TestErrorPathsLogNoToken:
 
     @pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
     def test_inactive_endpoint(self, client, logs, method):
-        endpoint = EndpointFactory(is_active=False)
+        endpoint = EndpointFactory.create(is_active=False)
 
         response = client.generic(method, endpoint.webhook_path, data="{}", content_type="application/json")
 

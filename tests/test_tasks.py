@@ -38,7 +38,7 @@ DummyBackend: Any = importlib.import_module(f"{FRAMEWORK}.backends.dummy").Dummy
 TASKS_MODE = {"PROCESSING": "tasks"}
 
 
-class BrokenBackend(DummyBackend):
+class BrokenBackend(DummyBackend):  # type: ignore[misc]  # imported by name: django.tasks or django_tasks
     """A backend whose queue is down: enqueueing raises."""
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
@@ -49,6 +49,7 @@ BROKEN = f"{__name__}.BrokenBackend"
 
 
 def dummy_results() -> list[Any]:
+    assert tasks.framework is not None
     return list(tasks.framework.task_backends["default"].results)
 
 
@@ -277,7 +278,7 @@ class TestQueuedTask:
         assert received.call_count == created.call_count == 1
 
     def test_the_task_leaves_a_failed_event_to_the_operator(self, received):
-        event = WebhookEventFactory(failed=True)
+        event = WebhookEventFactory.create(failed=True)
 
         assert tasks.process_event_by_id(event.pk) == "skipped"
 
@@ -287,7 +288,7 @@ class TestQueuedTask:
 
     @pytest.mark.parametrize("status", ["processed", "invalid"])
     def test_the_task_skips_an_event_with_nothing_to_do(self, status, received):
-        event = WebhookEventFactory(status=status)
+        event = WebhookEventFactory.create(status=status)
 
         assert tasks.process_event_by_id(event.pk) == "skipped"
         assert received.call_count == 0

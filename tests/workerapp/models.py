@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 
 
@@ -14,6 +16,9 @@ class SignalRecord(models.Model):
     pid = models.IntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Declared: this app is only in the worker processes' settings, so django-stubs adds no manager.
+    objects: ClassVar[models.Manager[SignalRecord]] = models.Manager()
+
     class Meta:
         app_label = "workerapp"
 
@@ -23,6 +28,8 @@ class Memo(models.Model):
 
     key = models.CharField(max_length=255, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects: ClassVar[models.Manager[Memo]] = models.Manager()
 
     class Meta:
         app_label = "workerapp"
