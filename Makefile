@@ -5,7 +5,7 @@
 .PHONY: demo test lint screenshots faults
 
 VENV52 := .venvs/django52
-MYPY_TARGETS := django_seably tests example_project
+MYPY_TARGETS := django_seably tests example_project benchmarks faults
 
 test:
 	scripts/test

@@ -16,6 +16,7 @@ import datetime
 import os
 import sys
 import time
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ["SEABLY_TEST_DB_NAME"] = "seably_admin_scale"
@@ -92,7 +93,9 @@ def main() -> int:
 
     import psycopg
 
-    admin_dsn = {k: os.environ[v] for k, v in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"))}
+    admin_dsn: dict[str, Any] = {
+        k: os.environ[v] for k, v in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"))
+    }
     with psycopg.connect(dbname=os.environ.get("PGDATABASE", "postgres"), autocommit=True, **admin_dsn) as conn:
         conn.execute("DROP DATABASE IF EXISTS seably_admin_scale")
         conn.execute("CREATE DATABASE seably_admin_scale")

@@ -10,7 +10,6 @@ database ``BENCH_PG_NAME``; ``synchronous_commit`` is left on, so a commit is du
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from example_project.settings import *  # noqa: F403
 
@@ -37,7 +36,7 @@ INSTALLED_APPS = [
 CONN_MAX_AGE = int(os.environ.get("BENCH_CONN_MAX_AGE", "600"))
 
 if os.environ.get("BENCH_DB", "sqlite") == "postgres":
-    DATABASES: dict[str, dict[str, Any]] = {
+    DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": os.environ.get("BENCH_PG_NAME", "seably_bench"),
@@ -61,7 +60,7 @@ else:
         }
     }
 
-SEABLY: dict[str, object] = {"PROCESSING": "inline"}
+SEABLY = {"PROCESSING": "inline"}
 
 LOGGING = {
     "version": 1,

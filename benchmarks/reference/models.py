@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 
 
@@ -10,6 +12,9 @@ class ReferenceEvent(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
 
+    # Declared: this app is only in the benchmark's settings, so django-stubs adds no manager.
+    objects: ClassVar[models.Manager[ReferenceEvent]] = models.Manager()
+
 
 class ReferenceDelivery(models.Model):
     """The same, deduplicated by a unique digest of the body: the cheapest correct duplicate detection."""
@@ -18,3 +23,5 @@ class ReferenceDelivery(models.Model):
     payload = models.JSONField()
     fingerprint = models.CharField(max_length=64, unique=True)
     received_at = models.DateTimeField(auto_now_add=True)
+
+    objects: ClassVar[models.Manager[ReferenceDelivery]] = models.Manager()
