@@ -173,6 +173,13 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
             event.status, event.processed_at, event.last_error = WebhookEvent.Status.PROCESSED, now, ""
         return claimed
 
+    def claimable(self, event: WebhookEvent, *, only_pending: bool = False) -> models.QuerySet[WebhookEvent]:
+        """``event``'s row, while ``claim`` (with the same ``only_pending``) would still claim it."""
+        rows = self.filter(pk=event.pk)
+        if only_pending:
+            return rows.filter(status=WebhookEvent.Status.PENDING)
+        return rows.exclude(status__in=_NEVER_CLAIMED)
+
 
 class WebhookEvent(models.Model):
     """One delivery from Seably, stored before anything else happens to it."""
@@ -385,16 +392,17 @@ def _count_delivery_sql(using: str) -> str:
     )
 
 
+#: Statuses a claim never takes: the event is done, or has nothing to process.
+_NEVER_CLAIMED = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.INVALID)
+
+
 @functools.cache
 def _claim_sql(using: str, only_pending: bool) -> str:
     quote = connections[using].ops.quote_name
     status = quote("status")
     Status = WebhookEvent.Status
-    condition = (
-        f"{status} = '{Status.PENDING}'"
-        if only_pending
-        else f"{status} NOT IN ('{Status.PROCESSED}', '{Status.INVALID}')"
-    )
+    final = ", ".join(f"'{value}'" for value in _NEVER_CLAIMED)
+    condition = f"{status} = '{Status.PENDING}'" if only_pending else f"{status} NOT IN ({final})"
     return (
         f"UPDATE {quote(WebhookEvent._meta.db_table)} SET {status} = '{Status.PROCESSED}', "
         f"{quote('processed_at')} = %s, {quote('attempts')} = {quote('attempts')} + 1, {quote('last_error')} = '' "

@@ -173,7 +173,8 @@ def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome
     try:
         work = _prepare(event)
     except Exception as error:  # the handler refused the event: count the attempt, as a claim would
-        failed = _record_failure(event, _claimable(event, only_pending), error, traceback.format_exc())
+        rows = WebhookEvent.objects.claimable(event, only_pending=only_pending)
+        failed = _record_failure(event, rows, error, traceback.format_exc())
         return "failed" if failed else "skipped"
     try:
         # A transaction of its own, or a savepoint inside process_events' batch.
@@ -184,17 +185,10 @@ def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome
     except Exception as error:
         # The claim was rolled back with the work: the event is as it was, unless
         # another worker has processed it since.
-        _record_failure(event, _claimable(event, only_pending), error, traceback.format_exc())
+        rows = WebhookEvent.objects.claimable(event, only_pending=only_pending)
+        _record_failure(event, rows, error, traceback.format_exc())
         return "failed"
     return "processed"
-
-
-def _claimable(event: WebhookEvent, only_pending: bool) -> QuerySet[WebhookEvent]:
-    """The event's row while ``WebhookEventQuerySet.claim`` would still claim it."""
-    rows = WebhookEvent.objects.filter(pk=event.pk)
-    if only_pending:
-        return rows.filter(status=Status.PENDING)
-    return rows.exclude(status__in=[Status.PROCESSED, Status.INVALID])
 
 
 #: Events processed per transaction by process_events: enough to share one commit

@@ -97,24 +97,22 @@ class PreparedUpsert:
         self.obj = obj
         self.using = router.db_for_write(model, instance=obj)
         connection = connections[self.using]
-        self.returned = tuple(_field(model, name) for name in returning) if returning else model._meta.concrete_fields
+        self.returned = (
+            tuple(_field(model, name) for name in returning) if returning else tuple(model._meta.concrete_fields)
+        )
         self.conflict, self.increment, self.overwrite = conflict, tuple(increment), tuple(overwrite)
         self.parent = parent
         features = connection.features
         self.portable = not (features.supports_update_conflicts_with_target and features.can_return_columns_from_insert)
         if self.portable:
             return
-        fields = _insert_fields(model)
         parent_key: Any = _field(model, parent[0]) if parent else None
+        bound = [field for field in _insert_fields(model) if field is not parent_key]
         given = db_values or {}
         self.values = [
-            given[field.attname] if field.attname in given else _db_value(field, obj, connection)
-            for field in fields
-            if field is not parent_key
+            given[field.attname] if field.attname in given else _db_value(field, obj, connection) for field in bound
         ]
-        self.foreign_keys = [
-            (i, f) for i, f in enumerate(f for f in fields if f is not parent_key) if isinstance(f, models.ForeignKey)
-        ]
+        self.foreign_keys = [(i, field) for i, field in enumerate(bound) if isinstance(field, models.ForeignKey)]
         if parent:
             related = parent_key.related_model
             self.values += [
@@ -126,7 +124,7 @@ class PreparedUpsert:
             conflict,
             self.increment,
             self.overwrite,
-            tuple(self.returned),
+            self.returned,
             (parent[0], tuple(parent[1])) if parent else None,
         )
 
@@ -137,7 +135,7 @@ class PreparedUpsert:
             if self.parent and not _set_parent(obj, self.using, *self.parent):
                 return None
             return _insert_or_update_portably(
-                obj, self.using, self.conflict, self.increment, self.overwrite, tuple(self.returned)
+                obj, self.using, self.conflict, self.increment, self.overwrite, self.returned
             )
         connection = connections[self.using]
         values = self.values
