@@ -77,12 +77,13 @@ def receive(endpoint: Endpoint, raw: bytes | bytearray, headers: Mapping[str, st
 def store_delivery(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> Delivery:
     """Store ``body`` as a new event (``pending``, or ``invalid``) or count it as a duplicate; commit.
 
-    JSON that the database refuses (a rule our parser does not know of) is
-    stored as invalid instead: a 503 would only make Seably send it again.
+    JSON that the database refuses (a ``DataError``: a rule our parser does not
+    know of) is stored as invalid instead, since a 503 would only make Seably
+    send it again. Any other database error propagates: nothing was stored.
     """
     try:
         return _store(endpoint, body, headers)
-    except (DataError, IntegrityError) as error:
+    except DataError as error:
         if not body.is_valid:
             raise
         # The transaction rolled back: nothing was stored.
