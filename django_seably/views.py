@@ -13,19 +13,17 @@ from django.views.decorators.csrf import csrf_exempt
 
 from django_seably.conf import seably_settings
 from django_seably.exceptions import EndpointNotFound, WebhookBodyTooLarge, WebhookRejected
+from django_seably.headers import storable_headers
 from django_seably.hints import known_tokens
 from django_seably.models import Endpoint
 from django_seably.payloads import parse_body
 from django_seably.processing import store_delivery
-from django_seably.redact import mask_token, redact_request
+from django_seably.redact import redact_request
 
 logger = logging.getLogger(__name__)
 
 # Tokens are url-safe base64; anything else cannot be one, so it costs no query.
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-#: Request headers never stored with an event: they carry the sender's credentials.
-PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 ALLOWED_METHODS = ("GET", "HEAD", "POST")
 
@@ -68,7 +66,7 @@ class WebhookView(View):
 
     def receive(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
         body = parse_body(_read_body(request))
-        headers = _storable_headers(request, endpoint.token)
+        headers = storable_headers(request.headers, endpoint.token)
         try:
             event, is_new, body = store_delivery(endpoint, body, headers)
         except EndpointNotFound:
@@ -129,24 +127,3 @@ def _read_body(request: HttpRequest) -> bytearray:
         raise too_large
     # parse_body empties a bytearray once decoded: a big body is not held twice.
     return bytearray(raw)
-
-
-#: Stored headers are for diagnosis: a bounded number, each value cut to a bounded length,
-#: so a sender's headers cannot cost more storage than its body.
-MAX_STORED_HEADERS = 50
-MAX_STORED_HEADER_LENGTH = 1024
-
-
-def _storable_headers(request: HttpRequest, token: str) -> dict[str, str]:
-    masked = mask_token(token)
-    headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        if name.lower() in PRIVATE_HEADERS:
-            continue
-        if len(headers) == MAX_STORED_HEADERS:
-            break
-        value = value.replace(token, masked).replace("\x00", "\ufffd")
-        if len(value) > MAX_STORED_HEADER_LENGTH:
-            value = value[: MAX_STORED_HEADER_LENGTH - 1] + "…"
-        headers[name] = value
-    return headers

@@ -485,7 +485,7 @@ def test_atomic_requests_does_not_wrap_the_view(post_webhook, received):
 
 
 def test_stored_headers_are_bounded(post_webhook):
-    from django_seably.views import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
+    from django_seably.headers import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
 
     many = {f"HTTP_X_PAD_{i}": "v" * 5000 for i in range(80)}
     post_webhook(certificate_body(), **many)
