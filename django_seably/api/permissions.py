@@ -64,7 +64,7 @@ class ModelPermissions(DjangoModelPermissions):
             return bool(user.has_perms(required))
         if request.method in SAFE_METHODS and user.has_perms([_CHANGE % _names(model)]):
             return True
-        return bool(user.has_perms(self.get_required_permissions(request.method, model)))
+        return bool(user.has_perms(self.get_required_permissions(request.method or "", model)))
 
 
 def _model_of(view: Any) -> type[Model] | None:
