@@ -13,7 +13,9 @@ class SeablyConfig(AppConfig):
 
     def ready(self) -> None:
         from django_seably.checks import check_settings
+        from django_seably.linking import connect_signals
         from django_seably.redact import install_log_filters
 
         checks.register(check_settings)
         install_log_filters()
+        connect_signals()

@@ -20,6 +20,7 @@ from django_seably.certificates import extract_fields
 from django_seably.conf import seably_settings
 from django_seably.exceptions import EndpointNotFound, ProcessingError
 from django_seably.hints import recent_fingerprints
+from django_seably.linking import matching_user_pk
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
 from django_seably.signals import signal_for, webhook_received
@@ -314,7 +315,7 @@ def _certificate_created(event: WebhookEvent) -> Work:
     certificate = Certificate(seably_id=seably_id, data=data, **extract_fields(data))
     if seably_settings.LINK_USERS:
         # One query, only when linking is on. No match keeps the user linked before (see upsert).
-        certificate.user_id = Certificate.objects.matching_user_pk(certificate.learner_email)
+        certificate.user_id = matching_user_pk(certificate.learner_email)
 
     upsert = Certificate.objects.prepare_upsert(certificate)
 
