@@ -345,3 +345,37 @@ class TestRecheckCommand:
 
         assert self.run().startswith("Linked 0 of 0 certificates")
         assert owner_of(wrong) == impostor.pk
+
+
+class TestIndexes:
+    """The queries linking makes can use an index on ``AsciiLower`` (the expression, not just the function)."""
+
+    def create_index(self, model, name, field):
+        from django.db.models import Index
+
+        from django_seably.linking import AsciiLower
+
+        statement = Index(AsciiLower(field), name=name).create_sql(model, connection.schema_editor())
+        with connection.cursor() as cursor:
+            cursor.execute(str(statement))
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL enable_seqscan = off")
+
+    def test_certificates_by_address(self):
+        self.create_index(Certificate, "test_cert_email_key", "learner_email")
+        candidates = Certificate.objects.alias(key=linking.AsciiLower("learner_email")).filter(
+            key__in=["a@example.com"]
+        )
+
+        assert "test_cert_email_key" in candidates.explain()
+
+    def test_users_by_address(self, django_user_model):
+        self.create_index(django_user_model, "test_user_email_key", "email")
+        candidates = django_user_model.objects.alias(key=linking.AsciiLower("email")).filter(key__in=["a@example.com"])
+
+        assert "test_user_email_key" in candidates.explain()
+
+    def test_the_model_declares_the_certificate_index(self):
+        names = {index.name for index in Certificate._meta.indexes}
+
+        assert "seably_cert_email_key" in names
