@@ -132,6 +132,17 @@ class TestLookAlikesLinkNothing:
         assert matching_user_pk(learner_email) == owner.pk
 
 
+@pytest.mark.parametrize("email", ["", "ada\x00@example.com"])
+def test_an_empty_address_or_one_with_nul_matches_no_one_without_a_query(django_user_model, email):
+    user(django_user_model, "")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert matching_user_pk(email) is None
+        assert linking.relink_emails([email]) == 0
+
+    assert len(queries) == 0
+
+
 class TestMatchesLink:
     @pytest.mark.parametrize(("user_email", "learner_email"), MATCHES)
     def test_at_processing(self, post_webhook, on, django_user_model, user_email, learner_email):
