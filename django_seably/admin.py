@@ -169,11 +169,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_help_text = _("Exact object id (e.g. SB-00000042) or event type.")
     actions = ["reprocess"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The rows are what deduplication remembers: deleting one would let a resend
-        # in as new. seably_prune empties old events instead.
-        return False
-
     readonly_fields = (
         "endpoint",
         "event_type",
@@ -220,6 +215,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     @admin.display(description=_("last error"))
     def formatted_error(self, obj: WebhookEvent) -> str:
         return format_html('<pre class="seably-error">{}</pre>', obj.last_error) if obj.last_error else "—"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The rows are what deduplication remembers: seably_prune empties old ones instead.
+        return False
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         # Editing is off for everyone; the change permission is what allows repairs.
@@ -376,8 +375,13 @@ class EndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         endpoint = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if endpoint is not None:
-            # The endpoint's own page is the one place that shows its token in full.
-            extra_context["webhook_url"] = request.build_absolute_uri(endpoint.webhook_path)
+            # The endpoint's own page is the one place that shows its token in full, and only
+            # to those who may change the endpoint: the URL is enough to forge certificates.
+            url = request.build_absolute_uri(endpoint.webhook_path)
+            if self.has_change_permission(request, endpoint):
+                extra_context["webhook_url"] = url
+            else:
+                extra_context["masked_webhook_url"] = url.replace(endpoint.token, endpoint.masked_token)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def has_rotate_token_permission(self, request: HttpRequest) -> bool:

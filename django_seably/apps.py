@@ -13,8 +13,10 @@ class SeablyConfig(AppConfig):
 
     def ready(self) -> None:
         from django_seably.checks import check_database, check_settings
+        from django_seably.linking import connect_signals
         from django_seably.redact import install_log_filters
 
         checks.register(check_settings)
         checks.register(check_database)
         install_log_filters()
+        connect_signals()

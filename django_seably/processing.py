@@ -26,6 +26,7 @@ from django.db.models import F
 from django_seably.certificates import extract_fields
 from django_seably.conf import seably_settings
 from django_seably.exceptions import ProcessingError
+from django_seably.linking import matching_user_pk
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
 from django_seably.signals import processing_failed, signal_for, webhook_received
@@ -213,7 +214,7 @@ def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
         )
     certificate = Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
     if seably_settings.LINK_USERS:
-        certificate.user_id = Certificate.objects.matching_user_pk(certificate.learner_email)
+        certificate.user_id = matching_user_pk(certificate.learner_email)
     if not Certificate.objects.upsert(certificate):
         return None
     return {"certificate": certificate}

@@ -458,7 +458,7 @@ def test_stored_headers_leave_out_credentials(post_webhook, endpoint):
 
 
 def test_stored_headers_are_bounded(post_webhook):
-    from django_seably.views import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
+    from django_seably.headers import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
 
     many = {f"HTTP_X_PAD_{i}": "v" * 5000 for i in range(80)}
     post_webhook(certificate_body(), **many)
