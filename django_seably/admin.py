@@ -20,13 +20,14 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -219,6 +220,13 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # The rows are what deduplication remembers: seably_prune empties old ones instead.
         return False
+
+    # The reprocess action runs here: each event must get a transaction of its own
+    # (process_event), not a savepoint in the request's under ATOMIC_REQUESTS, or one
+    # event's raising on_commit callback would cancel the others' callbacks.
+    @method_decorator(transaction.non_atomic_requests)
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, extra_context)
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         # Editing is off for everyone; the change permission is what allows repairs.
