@@ -213,9 +213,16 @@ def redact_request_paths(request: HttpRequest) -> None:
 
 
 def _set_meta(request: HttpRequest, key: str, value: str) -> None:
-    """Store ``value`` in META as the server would have: a WSGI environ holds bytes decoded as
-    latin-1 (Django re-encodes QUERY_STRING and others that way), so "…" goes in as its UTF-8 bytes."""
-    if isinstance(request, WSGIRequest):
+    """Store a redacted value in META so that Django can still read it.
+
+    A WSGI environ holds bytes decoded as latin-1, and Django encodes some
+    values back (QUERY_STRING for GET, HTTP_COOKIE for COOKIES), which "…"
+    would break: the query string gets it percent-encoded, other headers as its
+    UTF-8 bytes. The path keys keep "…", which is what a server then logs.
+    """
+    if isinstance(request, WSGIRequest) and key not in _PATH_KEYS:
+        if key == "QUERY_STRING":
+            value = value.replace("…", "%E2%80%A6")
         value = "".join(c if ord(c) < 256 else c.encode().decode("latin-1") for c in value)
     request.META[key] = value
 

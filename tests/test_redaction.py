@@ -24,6 +24,7 @@ from django_seably.redact import (
     is_webhook_path,
     mask_token,
     redact_request,
+    redact_request_paths,
     redact_text,
     redact_url,
     webhook_prefix,
@@ -231,9 +232,17 @@ class TestErrorPathsLogNoToken:
 
         (record,) = [record for record in logs.records if record.name == "django.request"]
         assert record.request.path == f"/seably/{endpoint.masked_token}/extra/"
-        # A WSGI environ holds bytes decoded as latin-1: "…" is there as its UTF-8 bytes.
-        assert record.request.META["PATH_INFO"].encode("latin-1").decode() == f"/seably/{endpoint.masked_token}/extra/"
-        assert record.request.GET == {}  # still readable
+        assert record.request.META["PATH_INFO"] == f"/seably/{endpoint.masked_token}/extra/"
+
+    def test_a_redacted_query_string_and_cookie_can_still_be_read(self, rf):
+        # Django encodes these back to bytes (latin-1) when GET and COOKIES are first read.
+        request = rf.post(f"/seably/{TOKEN}/extra/?t={TOKEN}", HTTP_COOKIE=f"seen={TOKEN}")
+
+        redact_request_paths(request)
+
+        assert request.GET["t"] == f"{TOKEN[:4]}…"
+        assert TOKEN not in str(request.COOKIES)
+        assert request.path == f"/seably/{TOKEN[:4]}…/extra/"
 
     @pytest.mark.filterwarnings(MAILERS_WARNING)
     def test_disallowed_host(self, client, endpoint, logs, settings, mailoutbox):
