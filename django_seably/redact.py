@@ -66,6 +66,7 @@ SERVER_LOGGERS = (
     "uvicorn.access",
     "uvicorn.error",
     "uvicorn.asgi",
+    "granian.access",
 )
 
 
