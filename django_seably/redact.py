@@ -28,6 +28,7 @@ import functools
 import logging
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from django.core.handlers.wsgi import WSGIRequest
@@ -143,19 +144,26 @@ def webhook_prefix() -> str | None:
     return prefix
 
 
+class _PrefixPatterns(NamedTuple):
+    followed: re.Pattern[str]  # the prefix and the segment after it, wherever a path starts
+    alone: re.Pattern[str]  # the prefix at the start of a path
+    clue: str  # in the decoded, lower-cased text whenever ``followed`` can match
+
+
 @functools.lru_cache(maxsize=8)
-def _prefix_patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
-    """(the prefix followed by a segment, anywhere a path starts; the prefix alone, anchored)."""
+def _prefix_patterns(prefix: str) -> _PrefixPatterns | None:
     segments = [segment for segment in prefix.split("/") if segment]
     if not segments:
         # Included at the root: every path's first segment would be masked; rule 2 only.
         return None
     spelled = _SEPARATORS.join("".join(_spellings(character) for character in segment) for segment in segments)
-    followed = re.compile(
-        rf"(?P<prefix>{_PATH_START}{_SEPARATORS}{spelled}{_SEPARATORS})(?P<segment>{_SEGMENT})", re.IGNORECASE
+    return _PrefixPatterns(
+        followed=re.compile(
+            rf"(?P<prefix>{_PATH_START}{_SEPARATORS}{spelled}{_SEPARATORS})(?P<segment>{_SEGMENT})", re.IGNORECASE
+        ),
+        alone=re.compile(rf"{_SEPARATORS}{spelled}(?:{_SEPARATOR}|$)", re.IGNORECASE),
+        clue=max(segments, key=len).lower(),
     )
-    alone = re.compile(rf"{_SEPARATORS}{spelled}(?:{_SEPARATOR}|$)", re.IGNORECASE)
-    return followed, alone
 
 
 def _spellings(character: str) -> str:
@@ -168,8 +176,9 @@ def redact_text(text: str) -> str:
     """Mask the token in every webhook path found in ``text``, however it is spelled."""
     prefix = webhook_prefix()
     patterns = _prefix_patterns(prefix) if prefix else None
-    if patterns is not None:
-        text = patterns[0].sub(lambda m: m.group("prefix") + _mask_segment(m.group("segment")), text)
+    # The cheap test first: most text (tracebacks, other paths) has no spelling of the prefix.
+    if patterns is not None and patterns.clue in unquote(text).lower():
+        text = patterns.followed.sub(lambda m: m.group("prefix") + _mask_segment(m.group("segment")), text)
     return redact_url(text)
 
 
@@ -177,7 +186,7 @@ def is_webhook_path(path: str) -> bool:
     """Whether ``path`` (relative to the script prefix) is under the webhook prefix, however spelled."""
     prefix = webhook_prefix()
     patterns = _prefix_patterns(prefix) if prefix else None
-    return patterns is not None and patterns[1].match(path) is not None
+    return patterns is not None and patterns.alone.match(path) is not None
 
 
 # --- requests and log records --------------------------------------------------------
