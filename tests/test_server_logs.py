@@ -2,8 +2,8 @@
 
 gunicorn (sync worker, ``--logger-class django_seably.gunicorn.Logger``, debug
 level, access log on), uvicorn (its default logging, and ``--log-level trace``,
-which also logs every ASGI message with its scope) and gunicorn with the uvicorn
-worker serve the app on 127.0.0.1; the ASGI ones serve ``tests.asgi``
+which also logs every ASGI message with its scope), gunicorn with the uvicorn
+worker and gunicorn's own ASGI worker serve the app on 127.0.0.1; the ASGI ones serve ``tests.asgi``
 (``guard_webhooks(get_asgi_application())``). Every spelling of the webhook path
 that carries a token is sent, with valid, unknown and inactive tokens, plus
 requests the servers refuse themselves; then everything the server wrote
@@ -14,6 +14,7 @@ its percent-encoded forms.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import secrets
 import socket
@@ -44,7 +45,7 @@ GUNICORN_LOG_CONFIG = {
 }
 LOGGER_CLASS = ("--logger-class", "django_seably.gunicorn.Logger", "--log-level", "debug")
 
-SERVERS = ["gunicorn", "uvicorn", "uvicorn-trace", "gunicorn-uvicorn-worker"]
+SERVERS = ["gunicorn", "uvicorn", "uvicorn-trace", "gunicorn-uvicorn-worker", "gunicorn-asgi"]
 
 #: The default SEABLY["MAX_BODY_SIZE"] (tests/settings.py sets none).
 LIMIT = 1024 * 1024
@@ -103,7 +104,8 @@ def deployment(request: pytest.FixtureRequest, prepared: tuple[dict[str, str], s
     env, active, inactive, tmp = prepared
     kind: str = request.param
     ready = f"/seably/{active}/"
-    if kind != "gunicorn" and importlib.util.find_spec("uvicorn") is None:
+    needs_uvicorn = kind.startswith("uvicorn") or kind.endswith("uvicorn-worker")
+    if needs_uvicorn and importlib.util.find_spec("uvicorn") is None:
         pytest.skip("uvicorn is not installed (it is in requirements/test.txt)")
     if kind == "gunicorn":
         server = servers.start_gunicorn(
@@ -121,6 +123,18 @@ def deployment(request: pytest.FixtureRequest, prepared: tuple[dict[str, str], s
             app="tests.asgi:application",
             log_config=GUNICORN_LOG_CONFIG,
             extra_args=("-k", worker_class, *LOGGER_CLASS),
+        )
+    elif kind == "gunicorn-asgi":
+        if "asgi" not in importlib.import_module("gunicorn.workers").SUPPORTED_WORKERS:
+            pytest.skip("this gunicorn has no ASGI worker of its own (gunicorn 24+ has)")
+        server = servers.start_gunicorn(
+            env,
+            tmp,
+            ready,
+            log_name=f"{kind}.log",
+            app="tests.asgi:application",
+            log_config=GUNICORN_LOG_CONFIG,
+            extra_args=("-k", "asgi", *LOGGER_CLASS),
         )
     else:
         extra = ("--log-level", "trace") if kind == "uvicorn-trace" else ()
