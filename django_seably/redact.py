@@ -13,8 +13,8 @@ slashes, letter case, ``;params``, suffixes. So redaction never looks for a
 known token; two rules mask whatever could be one:
 
 1. After the webhook prefix (read from the URLconf, compared ignoring case and
-   percent-encoding, with runs of slashes, backslashes and dot segments taken as
-   one separator), the next path segment keeps only its first characters.
+   percent-encoding, with runs of slashes and dot segments taken as one
+   separator), the next path segment keeps only its first characters.
 2. Anywhere, a run of 20 or more token characters (letters, digits, ``-``,
    ``_``, literal or percent-encoded) that starts a path segment, a parameter or
    a query value keeps only its first characters. Tokens are 43 characters, so
@@ -97,11 +97,13 @@ def redact_url(url: str) -> str:
 
 # --- rule 1: whatever follows the webhook prefix -------------------------------------
 
-_SEPARATOR = r"(?:[/\\]|%2[Ff]|%5[Cc])"
+# Not the backslash: Django escapes the paths it logs ("…" becomes "\\u2026"), and a
+# masked segment must stay one segment. Rule 2 covers a token after a backslash.
+_SEPARATOR = r"(?:/|%2[Ff])"
 _SEPARATORS = rf"{_SEPARATOR}+(?:(?:\.|%2[Ee]){{1,2}}{_SEPARATOR}+)*"
 # The prefix must start a path: at the start, after a space, quote or bracket, or
 # after a URL's host, so that /api/seably/certificates/ is not taken for /seably/<token>/.
-_PATH_START = r"(?:^|(?<=[\s\"'(\[<=,:;|])|(?<=://)[^/\\\s\"'?#]*)"
+_PATH_START = r"(?:^|(?<=[\s\"'(\[<=,:;|])|(?<=://)[^/\s\"'?#]*)"
 _SEGMENT = rf"(?:(?!{_SEPARATOR})[^\s\"'?#<>])+"
 
 _prefix_cache: tuple[object, str | None] = (None, None)
