@@ -2,6 +2,7 @@
 
     .venvs/django52/bin/python -m faults.run --db sqlite [--quick]
     scripts/with-postgres .venvs/django52/bin/python -m faults.run --db both [--quick]   (what `make faults` runs)
+    ... --server uvicorn   (gunicorn with uvicorn's worker, serving tests.asgi: the ASGI path)
 
 Each scenario gets a fresh database (migrated, an endpoint created, by subprocesses),
 gunicorn with three sync workers on 127.0.0.1, and a client of a few threads that
@@ -471,11 +472,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=None, help="the deliveries' seed (printed; random by default)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (gunicorn logs, SQLite databases)")
+    parser.add_argument(
+        "--server",
+        choices=["gunicorn", "uvicorn"],
+        default="gunicorn",
+        help="gunicorn's sync workers (WSGI), or gunicorn with uvicorn's worker (ASGI, guard_webhooks)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
+    server.SERVER = options.server
     vendors = ["sqlite", "postgres"] if options.db == "both" else [options.db]
     cluster = Cluster.from_environment()
     if "postgres" in vendors and not os.environ.get("PGHOST"):
@@ -486,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenarios = [s for s in SCENARIOS if not options.scenario or s.name in options.scenario]
     versions = f"Python {platform.python_version()}, Django {django.get_version()}"
     say(
-        f"faults: {versions}, gunicorn {importlib.metadata.version('gunicorn')}; "
+        f"faults: {versions}, gunicorn {importlib.metadata.version('gunicorn')} ({options.server} workers); "
         f"{'quick' if options.quick else 'full'} profile, seed {seed}"
     )
     say(

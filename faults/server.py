@@ -37,6 +37,12 @@ WORKERS = 3
 WORKER_TIMEOUT = 10
 GRACEFUL_TIMEOUT = 3
 
+#: The server: gunicorn's sync workers serving tests.wsgi, or ("uvicorn") gunicorn with
+#: uvicorn's worker serving tests.asgi (guard_webhooks around Django's ASGI handler).
+#: faults.run --server sets it.
+SERVER = "gunicorn"
+UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+
 #: Seconds.
 START_TIMEOUT = 30
 PG_CTL_TIMEOUT = 45
@@ -102,6 +108,8 @@ def gunicorn(env: Mapping[str, str], workdir: Path, ready_path: str, name: str) 
         # Every worker must be able to answer, not just the first one up.
         ready_in_a_row=WORKERS,
         ready_until=lambda server: len(worker_pids(server)) >= WORKERS,
+        app="tests.asgi:application" if SERVER == "uvicorn" else "tests.wsgi:application",
+        extra_args=("-k", UVICORN_WORKER) if SERVER == "uvicorn" else (),
     )
     try:
         yield server

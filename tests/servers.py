@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,7 +195,7 @@ def create_endpoint(env: Mapping[str, str], name: str) -> str:
 
 @dataclass
 class Server:
-    """A running ``gunicorn tests.wsgi:application`` in its own process group."""
+    """A running server (gunicorn or uvicorn) in its own process group."""
 
     process: subprocess.Popen[bytes]
     host: str
@@ -248,25 +248,27 @@ def start_gunicorn(
     log_name: str = "gunicorn.stderr.log",
     ready_in_a_row: int = 1,
     ready_until: Callable[[Server], bool] | None = None,
+    app: str = "tests.wsgi:application",
+    log_config: Mapping[str, Any] = LOG_CONFIG,
+    extra_args: Sequence[str] = (),
 ) -> Server:
-    """Start ``gunicorn tests.wsgi:application`` on a free port of ``host``; wait until ``GET ready_path`` answers 200.
+    """Start gunicorn serving ``app`` on a free port of ``host``; wait until ``GET ready_path`` answers 200.
 
     The one place that starts gunicorn for the tests, the worker tests and the
     fault suite. The port is bound here and handed over as ``fd://N``, so no other
     process can take it between choosing and binding it. ``timeout`` is gunicorn's
     worker timeout; the server's stderr and stdout go to ``log_dir / log_name``.
     ``ready_in_a_row`` and ``ready_until`` make "ready" stricter (see _wait_until_ready).
+    ``extra_args`` go to gunicorn as they are (e.g. ``-k``, ``--logger-class``).
     """
     sock = _listening_socket(host)
-    port = sock.getsockname()[1]
-    stderr_path = log_dir / log_name
-    log_config = log_dir / "gunicorn.log-config.json"
-    log_config.write_text(json.dumps(LOG_CONFIG))
+    log_config_path = log_dir / f"{log_name}.log-config.json"
+    log_config_path.write_text(json.dumps(log_config))
     command = [
         sys.executable,
         "-m",
         "gunicorn",
-        "tests.wsgi:application",
+        app,
         "--bind",
         f"fd://{sock.fileno()}",
         "--workers",
@@ -276,14 +278,47 @@ def start_gunicorn(
         "--graceful-timeout",
         str(graceful_timeout),
         "--log-config-json",
-        str(log_config),
+        str(log_config_path),
+        *extra_args,
     ]
     if _has_setting("control_socket_disable"):
         # gunicorn 24+ opens a control socket in ~/.gunicorn by default: one path for
         # every server, so two test runs at once would fight over it.
         command.append("--no-control-socket")
+    return _start(command, sock, env, log_dir / log_name, ready_path, in_a_row=ready_in_a_row, until=ready_until)
+
+
+def start_uvicorn(
+    env: Mapping[str, str],
+    log_dir: Path,
+    ready_path: str,
+    *,
+    host: str = "127.0.0.1",
+    app: str = "tests.asgi:application",
+    log_name: str = "uvicorn.log",
+    extra_args: Sequence[str] = (),
+) -> Server:
+    """Start ``uvicorn app`` (one process, its default logging) on a free port; wait until it is ready."""
+    sock = _listening_socket(host)
+    command = [sys.executable, "-m", "uvicorn", app, "--fd", str(sock.fileno()), *extra_args]
+    return _start(command, sock, env, log_dir / log_name, ready_path)
+
+
+def _start(
+    command: list[str],
+    sock: socket.socket,
+    env: Mapping[str, str],
+    output_path: Path,
+    ready_path: str,
+    *,
+    in_a_row: int = 1,
+    until: Callable[[Server], bool] | None = None,
+) -> Server:
+    """Run ``command`` in a session of its own with ``sock`` inherited; wait until ``GET ready_path`` answers 200."""
+    port = sock.getsockname()[1]
+    host = sock.getsockname()[0]
     # stdout goes to the same file: whatever the server writes anywhere is checked for the token.
-    with sock, stderr_path.open("wb") as output:
+    with sock, output_path.open("wb") as output:
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
@@ -294,9 +329,9 @@ def start_gunicorn(
             pass_fds=(sock.fileno(),),
             start_new_session=True,
         )
-    server = Server(process=process, host=host, port=port, stderr_path=stderr_path)
+    server = Server(process=process, host=host, port=port, stderr_path=output_path)
     try:
-        _wait_until_ready(server, ready_path, in_a_row=ready_in_a_row, until=ready_until)
+        _wait_until_ready(server, ready_path, in_a_row=in_a_row, until=until)
     except BaseException:
         server.stop()
         raise
@@ -316,7 +351,7 @@ def _wait_until_ready(
     answered, last_error = 0, "no attempt"
     for _attempt in range(int(START_TIMEOUT / 0.1) + 1):
         if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{server.stderr()[-3000:]}")
+            raise RuntimeError(f"the server exited with {server.process.returncode}:\n{server.stderr()[-3000:]}")
         if time.monotonic() > deadline:
             break
         connection = http.client.HTTPConnection(server.host, server.port, timeout=5)
@@ -333,7 +368,7 @@ def _wait_until_ready(
         if answered >= in_a_row and (until is None or until(server)):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"gunicorn was not ready within {START_TIMEOUT} s ({last_error}):\n{server.stderr()[-3000:]}")
+    raise RuntimeError(f"the server was not ready within {START_TIMEOUT} s ({last_error}):\n{server.stderr()[-3000:]}")
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,16 @@ from django.urls import include, path
 from django_seably.models import Endpoint, WebhookEvent
 from django_seably.redact import (
     LOGGERS,
+    SERVER_LOGGERS,
     RedactTokensFilter,
     install_log_filters,
+    is_webhook_path,
     mask_token,
+    redact_request,
+    redact_request_paths,
     redact_text,
     redact_url,
+    webhook_prefix,
 )
 from django_seably.signals import webhook_received
 from tests.factories import EndpointFactory, certificate_body
@@ -40,6 +45,10 @@ class WithoutSeablyUrls:
 
 class UnderAnotherPrefix:
     urlpatterns = [path("hooks/seably/", include("django_seably.urls"))]
+
+
+class AtTheRoot:
+    urlpatterns = [path("", include("django_seably.urls"))]
 
 
 @pytest.fixture
@@ -77,12 +86,14 @@ class ListHandler(logging.Handler):
 def records_of(name: str) -> Iterator[list[logging.LogRecord]]:
     """Collect what a logger emits, whether it propagates or not."""
     logger = logging.getLogger(name)
-    handler = ListHandler()
+    handler, level = ListHandler(), logger.level
     logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
     try:
         yield handler.records
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def request_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -222,6 +233,16 @@ class TestErrorPathsLogNoToken:
         assert record.request.path == f"/seably/{endpoint.masked_token}/extra/"
         assert record.request.META["PATH_INFO"] == f"/seably/{endpoint.masked_token}/extra/"
 
+    def test_a_redacted_query_string_and_cookie_can_still_be_read(self, rf):
+        # Django encodes these back to bytes (latin-1) when GET and COOKIES are first read.
+        request = rf.post(f"/seably/{TOKEN}/extra/?t={TOKEN}", HTTP_COOKIE=f"seen={TOKEN}")
+
+        redact_request_paths(request)
+
+        assert request.GET["t"] == f"{TOKEN[:4]}…"
+        assert TOKEN not in str(request.COOKIES)
+        assert request.path == f"/seably/{TOKEN[:4]}…/extra/"
+
     @pytest.mark.filterwarnings(MAILERS_WARNING)
     def test_disallowed_host(self, client, endpoint, logs, settings, mailoutbox):
         settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
@@ -287,7 +308,8 @@ class TestDjangoServerRecords:
         assert RedactTokensFilter().filter(record) is True
 
         assert record.getMessage() == f'"POST /seably/{TOKEN[:4]}…/ HTTP/1.1" 404 12'
-        assert record.args == ()
+        # Redacted argument by argument: formatters that read the arguments keep working.
+        assert record.args == (f"POST /seably/{TOKEN[:4]}…/ HTTP/1.1", "404", "12")
 
     def test_filter_masks_a_query_string_and_a_missing_slash(self):
         record = self.make_record(f"GET /seably/{TOKEN}?check=1 HTTP/1.1")
@@ -297,7 +319,7 @@ class TestDjangoServerRecords:
         assert record.getMessage() == f'"GET /seably/{TOKEN[:4]}…?check=1 HTTP/1.1" 404 12'
 
     def test_filter_leaves_other_records_untouched(self):
-        record = self.make_record(f"GET /admin/{TOKEN}/ HTTP/1.1")
+        record = self.make_record("GET /admin/django_seably/webhookevent/?q=seably HTTP/1.1")
         msg, args = record.msg, record.args
 
         assert RedactTokensFilter().filter(record) is True
@@ -352,7 +374,16 @@ class TestRedactText:
 
     @pytest.mark.parametrize(
         "text",
-        ["no path here", f"/admin/{TOKEN}/", "/seably/abcd/", "/seably/", f"seably/{TOKEN}/", ""],
+        [
+            "no path here",
+            "/admin/django_seably/webhookevent/",
+            "/api/seably/certificates/",
+            "/seably/abcd/",
+            "/seably/",
+            "",
+            "UNIQUE constraint failed: django_seably_webhookevent_fingerprint_index.fingerprint",
+            'File "/srv/app/django_seably/processing.py", line 12, in process_event_in_its_own_transaction',
+        ],
     )
     def test_text_without_a_webhook_token_is_unchanged(self, text):
         assert redact_text(text) == text
@@ -363,13 +394,45 @@ class TestRedactText:
         assert redact_text(once) == once
 
     @override_settings(ROOT_URLCONF=WithoutSeablyUrls)
-    def test_without_the_apps_urls_text_is_unchanged(self):
-        assert redact_text(f"/seably/{TOKEN}/") == f"/seably/{TOKEN}/"
+    def test_without_the_apps_urls_only_token_like_runs_are_masked(self):
+        assert redact_text("/seably/abcdefgh/") == "/seably/abcdefgh/"
+        assert redact_text(f"/seably/{TOKEN}/") == f"/seably/{TOKEN[:4]}…/"
 
     @override_settings(ROOT_URLCONF=UnderAnotherPrefix)
     def test_follows_the_prefix_the_project_chose(self):
-        assert redact_text(f"/hooks/seably/{TOKEN}/") == f"/hooks/seably/{TOKEN[:4]}…/"
-        assert redact_text(f"/hooks/{TOKEN}/") == f"/hooks/{TOKEN}/"
+        assert redact_text("/hooks/seably/abcdefgh/") == "/hooks/seably/abcd…/"
+        assert redact_text("/seably/abcdefgh/") == "/seably/abcdefgh/"
+        # Token-like runs are masked under any prefix.
+        assert redact_text(f"/hooks/{TOKEN}/") == f"/hooks/{TOKEN[:4]}…/"
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            (f"/seably/%{ord(TOKEN[0]):02x}{TOKEN[1:]}/", f"/seably/%{ord(TOKEN[0]):02x}{TOKEN[1]}…/"),
+            (f"//seably/{TOKEN}/", f"//seably/{TOKEN[:4]}…/"),
+            (f"/Seably/{TOKEN}/", f"/Seably/{TOKEN[:4]}…/"),
+            (f"/SEABLY//{TOKEN}", f"/SEABLY//{TOKEN[:4]}…"),
+            (f"/%73eably/{TOKEN}/", f"/%73eably/{TOKEN[:4]}…/"),
+            (f"/seably/%2F{TOKEN}/", f"/seably/%2F{TOKEN[:4]}…/"),
+            (f"/seably\\{TOKEN}/", f"/seably\\{TOKEN[:4]}…/"),
+            (f"/./seably/./{TOKEN}/", f"/./seably/./{TOKEN[:4]}…/"),
+            (f"/seably/{TOKEN};x", f"/seably/{TOKEN[:4]}…"),
+            (f"/seably/{TOKEN}.json", f"/seably/{TOKEN[:4]}…"),
+            (f"/seably/{TOKEN}/extra/", f"/seably/{TOKEN[:4]}…/extra/"),
+            ("/seably/short1/", "/seably/shor…/"),
+            (
+                f"POST http://127.0.0.1:8000/seably/{TOKEN}/ HTTP/1.1",
+                f"POST http://127.0.0.1:8000/seably/{TOKEN[:4]}…/ HTTP/1.1",
+            ),
+            (f"/seably/{TOKEN}/?t={TOKEN}", f"/seably/{TOKEN[:4]}…/?t={TOKEN[:4]}…"),
+            (f"/x/../seably/{TOKEN}/", f"/x/../seably/{TOKEN[:4]}…/"),
+            (f"/anywhere/{TOKEN}", f"/anywhere/{TOKEN[:4]}…"),
+            # Encoded twice: Django's path then holds "%5aq3v…", which is not the token either.
+            (f"/seably/%255a{TOKEN[1:]}/", "/seably/%255…/"),
+        ],
+    )
+    def test_every_spelling_of_a_webhook_path_is_masked(self, text, expected):
+        assert redact_text(text) == expected
 
 
 class TestRedactUrl:
@@ -383,8 +446,10 @@ class TestRedactUrl:
             ("https://example.com/seably/short/", "https://example.com/seably/short/"),
             ("https://example.com/" + "a" * 19 + "/", "https://example.com/" + "a" * 19 + "/"),
             ("https://example.com/" + "a" * 20 + "/", "https://example.com/aaaa…/"),
-            ("https://" + "a" * 30 + ".example.com/", "https://" + "a" * 30 + ".example.com/"),
-            ("https://example.com/" + "a" * 30 + ".json", "https://example.com/" + "a" * 30 + ".json"),
+            ("https://" + "a" * 19 + ".example.com/", "https://" + "a" * 19 + ".example.com/"),
+            ("https://example.com/" + "a" * 30 + ".json", "https://example.com/aaaa….json"),
+            ("https://example.com/x;" + "a" * 30, "https://example.com/x;aaaa…"),
+            ("https://example.com/" + "%61" * 30, "https://example.com/%61%…"),
         ],
     )
     def test_masks_token_like_segments(self, url, expected):
@@ -418,3 +483,149 @@ class TestInstallLogFilters:
         for name in LOGGERS:
             filters = logging.getLogger(name).filters
             assert sum(isinstance(f, RedactTokensFilter) for f in filters) == 1
+
+
+def spellings(token: str) -> list[str]:
+    """Paths that carry ``token`` without being the webhook URL as registered."""
+    encoded = "".join(f"%{ord(character):02X}" for character in token)
+    return [
+        f"//seably/{token}/",
+        f"/Seably/{token}/",
+        f"/SEABLY/{token}",
+        f"/seably//{token}/",
+        f"/./seably/{token}/",
+        f"/x/../seably/{token}/",
+        f"/seably/{token};x",
+        f"/seably/{token}.json",
+        f"/seably/{token}/extra/",
+        f"/seably/{token}/?t={token}",
+        f"/seably/x/{token}/",
+        f"/other/{token}/",
+        # The test client, like a server, decodes these: the view gets the real token.
+        f"/seably/%{ord(token[0]):02X}{token[1:]}/",
+        f"/seably/{encoded}/",
+        f"/%73eably/{token}/",
+    ]
+
+
+class TestOddSpellingsLogNoToken:
+    """Whatever the spelling, Django's records, its error reports and the answer carry no token."""
+
+    @pytest.mark.parametrize("index", range(len(spellings(TOKEN))))
+    @pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+    def test_records_and_answers(self, client, endpoint, logs, index, method):
+        spelling = spellings(endpoint.token)[index]
+
+        response = client.generic(method, spelling, data="{}", content_type="application/json")
+
+        assert response.status_code in {200, 400, 404, 405}
+        assert_not_logged(logs, endpoint.token)
+        assert endpoint.token not in response.content.decode()
+        assert all(endpoint.token not in value for _, value in response.items())
+
+    @pytest.mark.filterwarnings(MAILERS_WARNING)
+    @pytest.mark.parametrize("index", range(len(spellings(TOKEN))))
+    def test_error_reports(self, client, endpoint, logs, settings, mailoutbox, index):
+        settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
+        spelling = spellings(endpoint.token)[index]
+
+        client.post(
+            spelling,
+            data="{}",
+            content_type="application/json",
+            HTTP_HOST="evil.example",
+            HTTP_X_ORIGINAL_URI=spelling,
+            HTTP_REFERER=f"https://evil.example{spelling}",
+        )
+
+        assert len(mailoutbox) == 1
+        assert endpoint.token not in mailoutbox[0].subject
+        assert endpoint.token not in mailoutbox[0].body
+        assert_not_logged(logs, endpoint.token)
+
+
+class TestRecords:
+    def test_a_traceback_is_masked(self):
+        try:
+            raise ValueError(f"no route for /seably/{TOKEN}/")
+        except ValueError:
+            with records_of("django.request") as records:
+                logging.getLogger("django.request").exception("Internal Server Error: %s", "/x/")
+
+        (record,) = records
+        assert TOKEN not in logging.Formatter().format(record)
+        assert f"/seably/{TOKEN[:4]}…/" in logging.Formatter().format(record)
+
+    def test_uvicorn_access_arguments_keep_their_shape(self):
+        # uvicorn's AccessFormatter unpacks exactly five arguments.
+        with records_of("uvicorn.access") as records:
+            logging.getLogger("uvicorn.access").info(
+                '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "POST", f"//Seably/{TOKEN}.json", "1.1", 404
+            )
+
+        (record,) = records
+        assert record.args == ("127.0.0.1:5000", "POST", f"//Seably/{TOKEN[:4]}…", "1.1", 404)
+
+    def test_a_token_split_over_arguments_is_masked_in_the_message(self):
+        with records_of("uvicorn.error") as records:
+            logging.getLogger("uvicorn.error").warning("%s%s", "/seably/", TOKEN, extra={"color_message": "%s%s"})
+
+        (record,) = records
+        assert record.getMessage() == f"/seably/{TOKEN[:4]}…"
+        assert "color_message" not in record.__dict__
+
+    def test_a_mapping_of_arguments_is_masked_in_the_message(self):
+        # gunicorn's access log: a format and a dict of atoms.
+        with records_of("gunicorn.access") as records:
+            logging.getLogger("gunicorn.access").info(
+                '"%(r)s" %(s)s', {"r": f"POST /seably/{TOKEN} HTTP/1.1", "s": 404}
+            )
+
+        (record,) = records
+        assert record.getMessage() == f'"POST /seably/{TOKEN[:4]}… HTTP/1.1" 404'
+
+    @pytest.mark.parametrize("name", LOGGERS + SERVER_LOGGERS)
+    def test_every_logger_has_the_filter_once(self, name):
+        install_log_filters()
+
+        assert sum(isinstance(f, RedactTokensFilter) for f in logging.getLogger(name).filters) == 1
+
+    def test_a_redacted_request_keeps_its_headers_for_the_view(self, rf):
+        request = rf.post(f"/seably/{TOKEN}/", HTTP_X_SEABLY_SIGNATURE=f"sha256={TOKEN}")
+
+        redact_request(request, TOKEN)
+
+        assert request.path == f"/seably/{TOKEN[:4]}…/"
+        assert request.META["HTTP_X_SEABLY_SIGNATURE"] == f"sha256={TOKEN}"
+
+
+class TestWebhookPrefix:
+    def test_read_from_the_urlconf(self):
+        assert webhook_prefix() == "/seably/"
+
+    @override_settings(ROOT_URLCONF=UnderAnotherPrefix)
+    def test_follows_a_new_urlconf(self):
+        assert webhook_prefix() == "/hooks/seably/"
+
+    @override_settings(ROOT_URLCONF=WithoutSeablyUrls)
+    def test_none_without_the_apps_urls(self):
+        assert webhook_prefix() is None
+
+    @override_settings(ROOT_URLCONF=AtTheRoot)
+    def test_at_the_root_only_token_like_runs_are_masked(self):
+        assert redact_text("/admin/login/") == "/admin/login/"
+        assert redact_text(f"/{TOKEN}/") == f"/{TOKEN[:4]}…/"
+
+    @pytest.mark.parametrize(
+        ("path", "expected"),
+        [
+            ("/seably/x/", True),
+            ("//SEABLY", True),
+            ("/%73eably/", True),
+            ("/api/seably/certificates/", False),
+            ("/seablyx/", False),
+            ("/", False),
+        ],
+    )
+    def test_is_webhook_path(self, path, expected):
+        assert is_webhook_path(path) is expected
