@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django_seably.conf import seably_settings
+from django_seably.exceptions import WebhookBodyTooLarge
 from django_seably.redact import is_webhook_path, redact_text
 
 # As Django's ASGIHandler declares them, so that it type-checks as an application.
@@ -113,7 +114,7 @@ def _content_length(scope: Scope) -> int | None:
 
 async def _too_large(send: Send, limit: int) -> None:
     """Answer 413 with the view's JSON error body, and close: the rest of the body is never read."""
-    body = json.dumps({"error": f"Body is larger than {limit} bytes."}).encode()
+    body = json.dumps({"error": str(WebhookBodyTooLarge(limit))}).encode()
     await send(
         {
             "type": "http.response.start",

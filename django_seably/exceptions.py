@@ -18,6 +18,10 @@ class WebhookBodyTooLarge(WebhookRejected):
 
     status_code = 413
 
+    def __init__(self, limit: int) -> None:
+        # The same words from the view and from the ASGI guard (django_seably.asgi).
+        super().__init__(f"Body is larger than {limit} bytes.")
+
 
 class ProcessingError(SeablyError):
     """An event cannot be processed as its type requires (e.g. a certificate without an id)."""

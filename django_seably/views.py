@@ -92,7 +92,7 @@ def _read_body(request: HttpRequest) -> bytearray:
     ``request.body`` would apply Django's limit instead and read it all first.
     """
     limit = seably_settings.MAX_BODY_SIZE
-    too_large = WebhookBodyTooLarge(f"Body is larger than {limit} bytes.")
+    too_large = WebhookBodyTooLarge(limit)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

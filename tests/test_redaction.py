@@ -629,3 +629,4 @@ class TestWebhookPrefix:
     )
     def test_is_webhook_path(self, path, expected):
         assert is_webhook_path(path) is expected
+
