@@ -39,11 +39,11 @@ def upsert_path(request: pytest.FixtureRequest) -> Iterator[mock.Mock]:
                 assert not spy.called
 
 
-def new_event(endpoint: Endpoint, body: bytes) -> WebhookEvent:
+def new_event(seably_endpoint: Endpoint, body: bytes) -> WebhookEvent:
     """An unsaved event for ``body``, as the view builds it."""
     parsed = parse_body(body)
     return WebhookEvent(
-        endpoint=endpoint,
+        endpoint=seably_endpoint,
         event_type=parsed.event_type,
         object_type=parsed.object_type,
         object_id=parsed.object_id,
@@ -193,9 +193,9 @@ class TestDeletingEvents:
 
 
 class TestRecordDelivery:
-    def test_inserts_then_counts(self, endpoint, upsert_path):
+    def test_inserts_then_counts(self, seably_endpoint, upsert_path):
         body = b'{"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "SB-1"}}}'
-        first = new_event(endpoint, body)
+        first = new_event(seably_endpoint, body)
 
         assert WebhookEvent.objects.record_delivery(first) is True
 
@@ -205,7 +205,8 @@ class TestRecordDelivery:
         assert (stored.pk, stored.delivery_count, stored.body) == (first.pk, 1, body.decode())
 
         again = new_event(
-            endpoint, b'{"payload": {"data": {"id": "SB-1", "type": "certificate"}}, "event": "certificate.created"}'
+            seably_endpoint,
+            b'{"payload": {"data": {"id": "SB-1", "type": "certificate"}}, "event": "certificate.created"}',
         )
 
         assert WebhookEvent.objects.record_delivery(again) is False
@@ -217,18 +218,18 @@ class TestRecordDelivery:
         # The first delivery's body is the one kept.
         assert stored.body == body.decode()
 
-    def test_third_delivery_counts_three(self, endpoint, upsert_path):
+    def test_third_delivery_counts_three(self, seably_endpoint, upsert_path):
         body = b'{"event": "x.y"}'
         for _ in range(3):
-            event = new_event(endpoint, body)
+            event = new_event(seably_endpoint, body)
             WebhookEvent.objects.record_delivery(event)
 
         assert event.delivery_count == 3
         assert WebhookEvent.objects.get().delivery_count == 3
 
-    def test_different_bodies_are_different_events(self, endpoint, upsert_path):
-        first = new_event(endpoint, b'{"event": "x.y", "n": 1}')
-        second = new_event(endpoint, b'{"event": "x.y", "n": 2}')
+    def test_different_bodies_are_different_events(self, seably_endpoint, upsert_path):
+        first = new_event(seably_endpoint, b'{"event": "x.y", "n": 1}')
+        second = new_event(seably_endpoint, b'{"event": "x.y", "n": 2}')
 
         assert WebhookEvent.objects.record_delivery(first) is True
         assert WebhookEvent.objects.record_delivery(second) is True
@@ -236,9 +237,9 @@ class TestRecordDelivery:
         assert first.pk != second.pk
         assert WebhookEvent.objects.count() == 2
 
-    def test_invalid_bodies_are_counted_too(self, endpoint, upsert_path):
-        first = new_event(endpoint, b"{oops")
-        again = new_event(endpoint, b"{oops")
+    def test_invalid_bodies_are_counted_too(self, seably_endpoint, upsert_path):
+        first = new_event(seably_endpoint, b"{oops")
+        again = new_event(seably_endpoint, b"{oops")
 
         assert WebhookEvent.objects.record_delivery(first) is True
         assert WebhookEvent.objects.record_delivery(again) is False
@@ -247,9 +248,9 @@ class TestRecordDelivery:
         assert (stored.status, stored.delivery_count, stored.payload) == (WebhookEvent.Status.INVALID, 2, None)
 
     @pytest.mark.parametrize("change", ["rotate", "deactivate"])
-    def test_an_endpoint_no_longer_active_gets_nothing(self, endpoint, upsert_path, change):
-        event = new_event(endpoint, b'{"event": "x.y"}')
-        stale = Endpoint.objects.get(pk=endpoint.pk)
+    def test_an_endpoint_no_longer_active_gets_nothing(self, seably_endpoint, upsert_path, change):
+        event = new_event(seably_endpoint, b'{"event": "x.y"}')
+        stale = Endpoint.objects.get(pk=seably_endpoint.pk)
         if change == "rotate":
             stale.token = generate_token()
         else:
@@ -267,14 +268,14 @@ class TestRecordDelivery:
         else:
             WebhookEvent.objects.record_delivery(new_event(EndpointFactory.create(), b'{"event": "x.y"}'))
 
-    def test_the_endpoint_is_read_by_its_token(self, endpoint, upsert_path):
-        event = new_event(Endpoint(token=endpoint.token), b'{"event": "x.y"}')
+    def test_the_endpoint_is_read_by_its_token(self, seably_endpoint, upsert_path):
+        event = new_event(Endpoint(token=seably_endpoint.token), b'{"event": "x.y"}')
 
         WebhookEvent.objects.record_delivery(event)
 
-        assert event.endpoint_id == endpoint.pk
-        assert event.endpoint == endpoint
-        assert WebhookEvent.objects.get().endpoint == endpoint
+        assert event.endpoint_id == seably_endpoint.pk
+        assert event.endpoint == seably_endpoint
+        assert WebhookEvent.objects.get().endpoint == seably_endpoint
 
 
 class TestCertificateUpsert:
@@ -358,13 +359,13 @@ class TestCertificateUpsert:
         assert Certificate.objects.upsert(new_certificate(event, "SB-1", learner_name="B")) is False
 
 
-def test_upsert_paths_give_identical_results(endpoint):
+def test_upsert_paths_give_identical_results(seably_endpoint):
     """The same deliveries through both paths return the same and leave the same rows behind."""
     results = []
     for portable in (False, True):
         with mock.patch.object(connection.features, "supports_update_conflicts_with_target", not portable):
             body = f'{{"event": "certificate.created", "n": {int(portable)}}}'.encode()
-            first, again = new_event(endpoint, body), new_event(endpoint, body)
+            first, again = new_event(seably_endpoint, body), new_event(seably_endpoint, body)
             inserted = (WebhookEvent.objects.record_delivery(first), WebhookEvent.objects.record_delivery(again))
             creator = WebhookEvent.objects.get(pk=first.pk)
             seably_id = f"SB-{int(portable)}"

@@ -36,8 +36,8 @@ def failing_receiver():
     certificate_created.disconnect(receiver)
 
 
-def test_new_certificate_fires_both_signals_once(post_webhook, received, created):
-    post_webhook(certificate_body("SB-1", user={"email": "a@example.com"}))
+def test_new_certificate_fires_both_signals_once(seably_deliver, received, created):
+    seably_deliver(certificate_body("SB-1", user={"email": "a@example.com"}))
 
     event = WebhookEvent.objects.get()
     certificate = Certificate.objects.get()
@@ -51,8 +51,8 @@ def test_new_certificate_fires_both_signals_once(post_webhook, received, created
     assert certificate.data == {"type": "certificate", "id": "SB-1", "user": {"email": "a@example.com"}}
 
 
-def test_receiver_failure_rolls_back_and_marks_failed(post_webhook, failing_receiver, received):
-    response = post_webhook(certificate_body("SB-1"))
+def test_receiver_failure_rolls_back_and_marks_failed(seably_deliver, failing_receiver, received):
+    response = seably_deliver(certificate_body("SB-1"))
 
     assert response.status_code == 200
     assert response.json()["status"] == "accepted"
@@ -65,8 +65,8 @@ def test_receiver_failure_rolls_back_and_marks_failed(post_webhook, failing_rece
     assert not Certificate.objects.exists()
 
 
-def test_failure_is_logged_with_the_traceback(post_webhook, failing_receiver, caplog):
-    post_webhook(certificate_body("SB-1"))
+def test_failure_is_logged_with_the_traceback(seably_deliver, failing_receiver, caplog):
+    seably_deliver(certificate_body("SB-1"))
 
     record = next(r for r in caplog.records if r.name == "django_seably.processing")
     assert record.levelname == "ERROR"
@@ -76,8 +76,8 @@ def test_failure_is_logged_with_the_traceback(post_webhook, failing_receiver, ca
     assert record.exc_info[0] is Boom
 
 
-def test_failed_event_succeeds_on_reprocess(post_webhook, failing_receiver):
-    post_webhook(certificate_body("SB-1"))
+def test_failed_event_succeeds_on_reprocess(seably_deliver, failing_receiver):
+    seably_deliver(certificate_body("SB-1"))
     event = WebhookEvent.objects.get()
     failing_receiver["fail"] = False
 
@@ -92,8 +92,8 @@ def test_failed_event_succeeds_on_reprocess(post_webhook, failing_receiver):
     assert failing_receiver["calls"] == 2
 
 
-def test_failing_again_counts_attempts(post_webhook, failing_receiver):
-    post_webhook(certificate_body("SB-1"))
+def test_failing_again_counts_attempts(seably_deliver, failing_receiver):
+    seably_deliver(certificate_body("SB-1"))
     event = WebhookEvent.objects.get()
 
     assert process_event(event) == "failed"
@@ -104,8 +104,8 @@ def test_failing_again_counts_attempts(post_webhook, failing_receiver):
     assert not Certificate.objects.exists()
 
 
-def test_processing_a_processed_event_does_nothing(post_webhook, received):
-    post_webhook(certificate_body("SB-1"))
+def test_processing_a_processed_event_does_nothing(seably_deliver, received):
+    seably_deliver(certificate_body("SB-1"))
     event = WebhookEvent.objects.get()
 
     assert process_event(event) == "skipped"
@@ -135,11 +135,11 @@ def test_pending_event_is_processed(received, created):
     assert (event.status, event.attempts) == ("processed", 1)
 
 
-def test_second_certificate_event_updates_without_certificate_created(post_webhook, received, created):
-    post_webhook(certificate_body("SB-1", course={"name": "Old"}))
+def test_second_certificate_event_updates_without_certificate_created(seably_deliver, received, created):
+    seably_deliver(certificate_body("SB-1", course={"name": "Old"}))
     first = Certificate.objects.get()
 
-    post_webhook(certificate_body("SB-1", course={"name": "New"}))
+    seably_deliver(certificate_body("SB-1", course={"name": "New"}))
 
     certificate = Certificate.objects.get()
     assert certificate.pk == first.pk
@@ -153,10 +153,10 @@ def test_second_certificate_event_updates_without_certificate_created(post_webho
     assert WebhookEvent.objects.filter(status="processed").count() == 2
 
 
-def test_unknown_event_type_is_stored_and_signalled(post_webhook, received, created, typed_receiver):
+def test_unknown_event_type_is_stored_and_signalled(seably_deliver, received, created, typed_receiver):
     invited = typed_receiver("user.invited")
 
-    response = post_webhook(
+    response = seably_deliver(
         json.loads((__import__("pathlib").Path(__file__).parent / "payloads/user_invited_future.json").read_text())
     )
 
@@ -193,8 +193,8 @@ def test_unknown_event_type_is_stored_and_signalled(post_webhook, received, crea
         ),
     ],
 )
-def test_certificate_event_without_usable_id_fails(post_webhook, received, payload, message):
-    response = post_webhook(payload)
+def test_certificate_event_without_usable_id_fails(seably_deliver, received, payload, message):
+    response = seably_deliver(payload)
 
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
@@ -203,13 +203,13 @@ def test_certificate_event_without_usable_id_fails(post_webhook, received, paylo
     assert received.call_count == 0
 
 
-def test_numeric_certificate_id_is_kept_as_text(post_webhook):
-    post_webhook({"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": 42}}})
+def test_numeric_certificate_id_is_kept_as_text(seably_deliver):
+    seably_deliver({"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": 42}}})
 
     assert Certificate.objects.get().seably_id == "42"
 
 
-def test_on_commit_side_effects_run_only_after_success(post_webhook, failing_receiver):
+def test_on_commit_side_effects_run_only_after_success(seably_deliver, failing_receiver):
     done = []
 
     def receiver(sender, event, **kwargs):
@@ -217,9 +217,9 @@ def test_on_commit_side_effects_run_only_after_success(post_webhook, failing_rec
 
     webhook_received.connect(receiver, weak=False)
     try:
-        post_webhook(certificate_body("SB-fails"))
+        seably_deliver(certificate_body("SB-fails"))
         failing_receiver["fail"] = False
-        post_webhook(certificate_body("SB-works"))
+        seably_deliver(certificate_body("SB-works"))
     finally:
         webhook_received.disconnect(receiver)
 
@@ -227,8 +227,8 @@ def test_on_commit_side_effects_run_only_after_success(post_webhook, failing_rec
 
 
 class TestInvalidEvents:
-    def test_invalid_event_stays_invalid_on_reprocess(self, post_webhook, received):
-        post_webhook(b"{oops")
+    def test_invalid_event_stays_invalid_on_reprocess(self, seably_deliver, received):
+        seably_deliver(b"{oops")
         event = WebhookEvent.objects.get()
 
         assert process_event(event) == "invalid"
@@ -291,9 +291,9 @@ class TestInvalidEvents:
 
 class TestTasksMode:
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_event_is_stored_pending_and_handed_to_the_task(self, post_webhook, received):
+    def test_event_is_stored_pending_and_handed_to_the_task(self, seably_deliver, received):
         with mock.patch("django_seably.tasks.enqueue") as enqueue:
-            response = post_webhook(certificate_body("SB-1"))
+            response = seably_deliver(certificate_body("SB-1"))
 
         assert response.json()["status"] == "accepted"
         event = WebhookEvent.objects.get()
@@ -303,25 +303,25 @@ class TestTasksMode:
         assert received.call_count == 0
 
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_duplicate_is_not_enqueued_again(self, post_webhook):
+    def test_duplicate_is_not_enqueued_again(self, seably_deliver):
         with mock.patch("django_seably.tasks.enqueue") as enqueue:
-            post_webhook(certificate_body("SB-1"))
-            post_webhook(certificate_body("SB-1"))
+            seably_deliver(certificate_body("SB-1"))
+            seably_deliver(certificate_body("SB-1"))
 
         assert enqueue.call_count == 1
 
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_invalid_body_is_not_enqueued(self, post_webhook):
+    def test_invalid_body_is_not_enqueued(self, seably_deliver):
         with mock.patch("django_seably.tasks.enqueue") as enqueue:
-            post_webhook(b"nope")
+            seably_deliver(b"nope")
 
         enqueue.assert_not_called()
 
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_enqueue_failure_leaves_the_event_pending(self, post_webhook, caplog):
+    def test_enqueue_failure_leaves_the_event_pending(self, seably_deliver, caplog):
         with mock.patch("django_seably.tasks.process_event_task") as task:
             task.enqueue.side_effect = RuntimeError("broker down")
-            response = post_webhook(certificate_body("SB-1"))
+            response = seably_deliver(certificate_body("SB-1"))
 
         assert response.status_code == 200
         event = WebhookEvent.objects.get()
@@ -339,7 +339,7 @@ class TestTasksMode:
         assert received.call_count == 1
 
 
-def test_database_refusing_json_stores_the_body_as_invalid(post_webhook):
+def test_database_refusing_json_stores_the_body_as_invalid(seably_deliver):
     from django.db import DataError
 
     real = WebhookEvent.objects.prepare_delivery
@@ -353,7 +353,7 @@ def test_database_refusing_json_stores_the_body_as_invalid(post_webhook):
         return refuse if event.status != "invalid" else real(event, **options)
 
     with mock.patch.object(type(WebhookEvent.objects), "prepare_delivery", side_effect=refuse_valid, autospec=False):
-        response = post_webhook(certificate_body("SB-1"))
+        response = seably_deliver(certificate_body("SB-1"))
 
     assert response.status_code == 400
     assert response.json() == {
@@ -372,45 +372,45 @@ class TestStatementCounts:
     it; COMMIT is captured on neither. Both are added to the captured count.
     """
 
-    def count(self, post_webhook, body):
+    def count(self, seably_deliver, body):
         with (
             CaptureQueriesContext(connection) as queries,
             mock.patch.object(connection, "commit", wraps=connection.commit) as commit,
         ):
-            post_webhook(body)
+            seably_deliver(body)
             commits = commit.call_count
         return _with_transaction_control([q["sql"] for q in queries.captured_queries], commits)
 
-    def test_first_delivery_to_an_endpoint(self, post_webhook):
-        total, sql = self.count(post_webhook, certificate_body("SB-1"))
+    def test_first_delivery_to_an_endpoint(self, seably_deliver):
+        total, sql = self.count(seably_deliver, certificate_body("SB-1"))
         # endpoint lookup, BEGIN, event INSERT, certificate upsert, COMMIT: no savepoint
         assert total == 5, sql
 
-    def test_new_certificate_event(self, post_webhook):
-        post_webhook(certificate_body("SB-0"))
-        total, sql = self.count(post_webhook, certificate_body("SB-1"))
+    def test_new_certificate_event(self, seably_deliver):
+        seably_deliver(certificate_body("SB-0"))
+        total, sql = self.count(seably_deliver, certificate_body("SB-1"))
         # The event's INSERT checks the endpoint's token itself: no lookup once it is known.
         assert total == 4, sql
 
-    def test_duplicate(self, post_webhook):
-        post_webhook(certificate_body("SB-1"))
-        total, sql = self.count(post_webhook, certificate_body("SB-1"))
+    def test_duplicate(self, seably_deliver):
+        seably_deliver(certificate_body("SB-1"))
+        total, sql = self.count(seably_deliver, certificate_body("SB-1"))
         # This process stored it: one UPDATE counts it, a transaction by itself.
         assert total == 1, sql
         assert sql[0].startswith("UPDATE"), sql
 
-    def test_duplicate_first_seen_by_this_process(self, post_webhook):
-        post_webhook(certificate_body("SB-1"))
+    def test_duplicate_first_seen_by_this_process(self, seably_deliver):
+        seably_deliver(certificate_body("SB-1"))
         hints.recent_fingerprints.clear()
-        total, sql = self.count(post_webhook, certificate_body("SB-1"))
+        total, sql = self.count(seably_deliver, certificate_body("SB-1"))
         assert total == 3, sql
 
-    def test_invalid_body(self, post_webhook):
-        total, sql = self.count(post_webhook, b"{oops")
+    def test_invalid_body(self, seably_deliver):
+        total, sql = self.count(seably_deliver, b"{oops")
         assert total == 4, sql
-        total, sql = self.count(post_webhook, b"{again")
+        total, sql = self.count(seably_deliver, b"{again")
         assert total == 3, sql
-        total, sql = self.count(post_webhook, b"{again")
+        total, sql = self.count(seably_deliver, b"{again")
         assert total == 1, sql
 
     def test_reprocess_of_a_failed_event(self, received):
@@ -516,26 +516,26 @@ def test_raising_on_commit_callback_does_not_stop_batched_reprocessing(caplog):
 class TestRecentFingerprints:
     """A hint of which deliveries are duplicates; wrong, it must cost nothing but time."""
 
-    def test_a_remembered_delivery_that_is_new_after_all_is_processed(self, post_webhook, created):
-        post_webhook(certificate_body("SB-1"))
+    def test_a_remembered_delivery_that_is_new_after_all_is_processed(self, seably_deliver, created):
+        seably_deliver(certificate_body("SB-1"))
         Certificate.objects.all().delete()
         WebhookEvent.objects.all().delete()
 
-        response = post_webhook(certificate_body("SB-1"))
+        response = seably_deliver(certificate_body("SB-1"))
 
         assert response.json()["status"] == "accepted"
         assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
         assert Certificate.objects.get().seably_id == "SB-1"
         assert created.call_count == 2
 
-    def test_a_remembered_delivery_that_fails_is_recorded(self, post_webhook, failing_receiver):
+    def test_a_remembered_delivery_that_fails_is_recorded(self, seably_deliver, failing_receiver):
         failing_receiver["fail"] = False
-        post_webhook(certificate_body("SB-1"))
+        seably_deliver(certificate_body("SB-1"))
         Certificate.objects.all().delete()
         WebhookEvent.objects.all().delete()
         failing_receiver["fail"] = True
 
-        post_webhook(certificate_body("SB-1"))
+        seably_deliver(certificate_body("SB-1"))
 
         event = WebhookEvent.objects.get()
         assert event.status == WebhookEvent.Status.FAILED
@@ -549,38 +549,38 @@ class TestRecentFingerprints:
 
         assert len(hints.recent_fingerprints) <= hints.recent_fingerprints.size
 
-    def test_a_remembered_duplicate_is_counted_by_one_update(self, post_webhook, received):
-        first = post_webhook(certificate_body("SB-1")).json()
+    def test_a_remembered_duplicate_is_counted_by_one_update(self, seably_deliver, received):
+        first = seably_deliver(certificate_body("SB-1")).json()
 
-        again = post_webhook(certificate_body("SB-1")).json()
+        again = seably_deliver(certificate_body("SB-1")).json()
 
         assert again == {"status": "duplicate", "event_id": first["event_id"]}
         assert WebhookEvent.objects.get().delivery_count == 2
         assert received.call_count == 1
 
     @pytest.mark.parametrize("change", ["rotate", "deactivate"])
-    def test_a_remembered_duplicate_to_an_endpoint_gone_is_404(self, post_webhook, endpoint, change):
-        old_path = endpoint.webhook_path
-        post_webhook(certificate_body("SB-1"))
+    def test_a_remembered_duplicate_to_an_endpoint_gone_is_404(self, seably_deliver, seably_endpoint, change):
+        old_path = seably_endpoint.webhook_path
+        seably_deliver(certificate_body("SB-1"))
         if change == "rotate":
-            endpoint.token = generate_token()
+            seably_endpoint.token = generate_token()
         else:
-            endpoint.is_active = False
-        endpoint.save()
+            seably_endpoint.is_active = False
+        seably_endpoint.save()
 
         response = Client().post(old_path, data=json.dumps(certificate_body("SB-1")), content_type="application/json")
 
         assert response.status_code == 404
         assert WebhookEvent.objects.get().delivery_count == 1
 
-    def test_a_remembered_duplicate_from_another_endpoint_counts_on_the_first(self, post_webhook, endpoint):
-        first = post_webhook(certificate_body("SB-1")).json()
+    def test_a_remembered_duplicate_from_another_endpoint_counts_on_the_first(self, seably_deliver, seably_endpoint):
+        first = seably_deliver(certificate_body("SB-1")).json()
         other = EndpointFactory.create(name="other")
 
-        again = post_webhook(certificate_body("SB-1"), to=other).json()
+        again = seably_deliver(certificate_body("SB-1"), endpoint=other).json()
 
         assert again == {"status": "duplicate", "event_id": first["event_id"]}
-        assert WebhookEvent.objects.get().endpoint == endpoint
+        assert WebhookEvent.objects.get().endpoint == seably_endpoint
 
-    def test_count_delivery_finds_nothing_for_an_unknown_fingerprint(self, endpoint):
-        assert WebhookEvent.objects.count_delivery("0" * 64, token=endpoint.token) is None
+    def test_count_delivery_finds_nothing_for_an_unknown_fingerprint(self, seably_endpoint):
+        assert WebhookEvent.objects.count_delivery("0" * 64, token=seably_endpoint.token) is None
