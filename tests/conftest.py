@@ -25,6 +25,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(pytest_plugin):
         config.pluginmanager.register(pytest_plugin, "django_seably")
+    # tests/test_testing.py runs little projects of its own.
+    config.pluginmanager.import_plugin("pytester")
 
 
 def load_payload(name: str) -> bytes:
