@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "CERTIFICATE_FIELDS": {},
     "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "LINK_USERS": False,
+    "HEALTH_MAX_PENDING_AGE": 60,
+    "HEALTH_MAX_FAILED": None,
 }
 
 PROCESSING_MODES = ("inline", "tasks")
@@ -75,6 +77,16 @@ class SeablySettings:
     @property
     def LINK_USERS(self) -> bool:
         return bool(self._get("LINK_USERS"))
+
+    @property
+    def HEALTH_MAX_PENDING_AGE(self) -> int | None:
+        """Minutes the oldest pending event may wait before the health check fails (None: not checked)."""
+        return self._get("HEALTH_MAX_PENDING_AGE")  # type: ignore[no-any-return]
+
+    @property
+    def HEALTH_MAX_FAILED(self) -> int | None:
+        """Failed events tolerated by the health check (None: not checked)."""
+        return self._get("HEALTH_MAX_FAILED")  # type: ignore[no-any-return]
 
 
 seably_settings = SeablySettings()

@@ -29,6 +29,8 @@ class TestDefaults:
             "CERTIFICATE_FIELDS": {},
             "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
             "LINK_USERS": False,
+            "HEALTH_MAX_PENDING_AGE": 60,
+            "HEALTH_MAX_FAILED": None,
         }
         assert PROCESSING_MODES == ("inline", "tasks")
 
