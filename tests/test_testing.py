@@ -289,7 +289,8 @@ _PROJECT = {
     "test_crew.py": """
         import pytest
         from django.contrib.auth.models import User
-                from django.test import TestCase
+        from django.core import mail
+        from django.test import TestCase
 
         from django_seably.models import Certificate
         from django_seably.testing import certificate_body, deliver
