@@ -12,7 +12,7 @@ import datetime
 import json
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -32,8 +32,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_seably.models import Certificate, Endpoint, EventOverview, WebhookEvent, generate_token
-from django_seably.processing import process_events
+from django_seably.models import Certificate, CertificateQuerySet, Endpoint, EventOverview, WebhookEvent, generate_token
+from django_seably.processing import process_event
 
 Status = WebhookEvent.Status
 
@@ -168,6 +168,12 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ["object_id", "event_type"]
     search_help_text = _("Exact object id (e.g. SB-00000042) or event type.")
     actions = ["reprocess"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The rows are what deduplication remembers: deleting one would let a resend
+        # in as new. seably_prune empties old events instead.
+        return False
+
     readonly_fields = (
         "endpoint",
         "event_type",
@@ -221,7 +227,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Reprocess selected events"), permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        outcomes = Counter(process_events(queryset.order_by("pk").iterator(chunk_size=500)))
+        outcomes = Counter(process_event(event) for event in queryset.order_by("pk").iterator(chunk_size=500))
         skipped = outcomes["skipped"] + outcomes["invalid"]
         message = _("Reprocessed events: %(processed)d processed, %(failed)d failed, %(skipped)d skipped.") % {
             "processed": outcomes["processed"],
@@ -245,14 +251,13 @@ class ValidityFilter(admin.SimpleListFilter):
         return [("valid", _("Valid")), ("expired", _("Expired")), ("no_expiry", _("No expiry"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        today = timezone.localdate()
         match self.value():
             case "valid":
-                return queryset.filter(Q(expires_on__gte=today) | Q(expires_on__isnull=True))
+                return cast(CertificateQuerySet, queryset).valid()
             case "expired":
-                return queryset.filter(expires_on__lt=today)
+                return cast(CertificateQuerySet, queryset).expired()
             case "no_expiry":
-                return queryset.filter(expires_on__isnull=True)
+                return cast(CertificateQuerySet, queryset).no_expiry()
         return queryset
 
 
@@ -306,12 +311,7 @@ class CertificateAdmin(ReadOnlyAdmin):
     fields = readonly_fields
 
     def search(self, queryset: QuerySet[Any], term: str) -> QuerySet[Any]:
-        if "@" in term:
-            return queryset.filter(learner_email__iexact=term)
-        by_id = queryset.filter(seably_id=term)
-        if by_id.exists():  # an index probe; names and courses are searched (a scan) only otherwise
-            return by_id
-        return queryset.filter(Q(learner_name__icontains=term) | Q(course_name__icontains=term))
+        return cast(CertificateQuerySet, queryset).search(term)
 
     @admin.display(description=_("events"))
     def event_links(self, obj: Certificate) -> str:

@@ -13,20 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+from django.db.models import CharField
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from django_seably.conf import seably_settings
+from django_seably.models import Certificate
 
 Path = str | list[str]
-
-#: Longest value kept in each text column (the model's max_length).
-TEXT_LENGTHS = {
-    "learner_email": 254,
-    "learner_name": 255,
-    "course_name": 255,
-    "url": 500,
-}
 
 
 def extract_fields(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,19 +66,21 @@ def _at(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return value
 
 
-def lookup(data: Mapping[str, Any], path: str) -> Any:
-    """Return the value at a dotted path ("user.email"), or None."""
-    return _at(data, tuple(path.split(".")))
-
-
 def _text(column: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             return ""
         value = value.strip()
-        return value if len(value) <= TEXT_LENGTHS[column] else ""
+        # Longer than the column holds: not what the mapping meant to find.
+        return value if len(value) <= _max_length(column) else ""
 
     return convert
+
+
+def _max_length(column: str) -> int:
+    field = Certificate._meta.get_field(column)
+    assert isinstance(field, CharField) and field.max_length is not None
+    return field.max_length
 
 
 def _email(value: Any) -> str:

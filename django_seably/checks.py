@@ -255,15 +255,35 @@ def _check_link_users(value: object) -> list[CheckMessage]:
     return []
 
 
+def check_database(**kwargs: Any) -> list[CheckMessage]:
+    """Refuse a database that cannot store a delivery in one ``INSERT ... ON CONFLICT`` (see ``upsert``)."""
+    from django.db import connections, router
+
+    from django_seably.models import WebhookEvent
+
+    alias = router.db_for_write(WebhookEvent)
+    features = connections[alias].features
+    if features.supports_update_conflicts_with_target and features.can_return_columns_from_insert:
+        return []
+    return [
+        Error(
+            f"The database {alias!r} ({connections[alias].display_name}) cannot run INSERT ... ON CONFLICT "
+            "... RETURNING, which django_seably stores every delivery with.",
+            hint="Use PostgreSQL, or SQLite 3.35 or newer.",
+            id="django_seably.E030",
+        )
+    ]
+
+
 # The health check's thresholds (django_seably.health) and the deployment checks
-# (manage.py check --deploy): E030-E031, W011-W014.
+# (manage.py check --deploy): E031-E032, W011-W014.
 
 
 def _check_health_thresholds(config: dict[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for key, unit, check_id in (
-        ("HEALTH_MAX_PENDING_AGE", "minutes", "django_seably.E030"),
-        ("HEALTH_MAX_FAILED", "failed events", "django_seably.E031"),
+        ("HEALTH_MAX_PENDING_AGE", "minutes", "django_seably.E031"),
+        ("HEALTH_MAX_FAILED", "failed events", "django_seably.E032"),
     ):
         value = config.get(key)
         if key in config and value is not None and not _is_count(value):

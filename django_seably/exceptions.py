@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
-
 
 class SeablyError(Exception):
     """Base class of the errors this app raises."""
@@ -15,18 +13,6 @@ class WebhookRejected(SeablyError):
     status_code = 400
 
 
-class InvalidWebhookBody(WebhookRejected):
-    """The body is not a JSON object with a string ``event``; it is stored as ``invalid``."""
-
-    status_code = 400
-
-
-class EndpointNotFound(WebhookRejected):
-    """No active endpoint has the token (any more): answered 404, like an unknown one."""
-
-    status_code = 404
-
-
 class WebhookBodyTooLarge(WebhookRejected):
     """The body is over ``SEABLY["MAX_BODY_SIZE"]``; it is refused unread and not stored."""
 
@@ -35,7 +21,3 @@ class WebhookBodyTooLarge(WebhookRejected):
 
 class ProcessingError(SeablyError):
     """An event cannot be processed as its type requires (e.g. a certificate without an id)."""
-
-
-class SeablyConfigurationError(ImproperlyConfigured):
-    """The ``SEABLY`` setting cannot work as given."""

@@ -1,50 +1,23 @@
 from __future__ import annotations
 
-import functools
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, models, router
+from django.db import models
 from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_seably.exceptions import EndpointNotFound
 from django_seably.redact import mask_token
-from django_seably.upsert import PreparedUpsert, json_value
+from django_seably.upsert import upsert
 
 
 def generate_token() -> str:
     """Return a new endpoint token: 32 random bytes, url-safe (43 characters)."""
     return secrets.token_urlsafe(32)
-
-
-class EndpointQuerySet(models.QuerySet["Endpoint"]):
-    def active(self) -> EndpointQuerySet:
-        return self.filter(is_active=True)
-
-    def get_active(self, token: str) -> Endpoint | None:
-        """Return the active endpoint with ``token`` (only its id, token and is_active loaded), or None.
-
-        Every delivery starts here, so it is one raw, indexed query of the id:
-        building and compiling it with the ORM costs several times the query itself.
-        """
-        connection = connections[self.db]
-        quote = connection.ops.quote_name
-        sql = (
-            f"SELECT {quote('id')} FROM {quote(self.model._meta.db_table)} "
-            f"WHERE {quote('token')} = %s AND {quote('is_active')} = %s"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [token, True])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return self.model.from_db(self.db, ["id", "token", "is_active"], [row[0], token, True])
 
 
 class Endpoint(models.Model):
@@ -65,8 +38,6 @@ class Endpoint(models.Model):
         help_text=_("An inactive endpoint answers 404, like an unknown one."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-
-    objects = EndpointQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("endpoint")
@@ -92,93 +63,50 @@ class Endpoint(models.Model):
 
 
 class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
-    def record_delivery(self, event: WebhookEvent) -> bool:
-        """Insert ``event``, or count one more delivery of the event with its fingerprint.
+    def store(self, event: WebhookEvent) -> bool:
+        """Insert ``event``, or count one more delivery of the stored event with its fingerprint.
 
-        Return True when ``event`` was inserted. Either way ``event.pk``,
-        ``event.endpoint_id`` and ``event.delivery_count`` are those of the stored
-        row. One statement, safe under concurrent deliveries: the unique
-        fingerprint decides, not a prior read. The same statement reads the
-        endpoint by ``event.endpoint``'s token, so an endpoint deactivated or given
-        a new token since it was looked up gets nothing: ``EndpointNotFound``.
+        Return True when ``event`` was inserted. Either way ``event.pk`` and
+        ``event.delivery_count`` are the stored row's. One statement, safe under
+        concurrent deliveries: the unique fingerprint decides, not a prior read.
         """
-        return self.prepare_delivery(event)()
+        stored = upsert(event, conflict="fingerprint", increment=["delivery_count"], returning=["delivery_count"])
+        event.delivery_count = stored["delivery_count"]
+        return event.delivery_count == 1
 
-    def prepare_delivery(self, event: WebhookEvent, *, payload_json: str | None = None) -> Callable[[], bool]:
-        """Return ``record_delivery(event)`` prepared, to call later (in a transaction).
+    def claimable(self, *, only_pending: bool = False) -> WebhookEventQuerySet:
+        """The events processing may take: pending ones, and failed ones unless ``only_pending``.
 
-        ``payload_json`` is the JSON text ``event.payload`` was parsed from: stored
-        as it is where the database allows, rather than serialized again.
+        Processed events are done and invalid ones have nothing to process, so no
+        caller can run their receivers again.
         """
-        db_values = {}
-        if payload_json is not None:
-            payload = json_value(payload_json, connections[router.db_for_write(WebhookEvent)])
-            if payload is not None:
-                db_values["payload"] = payload
-        statement = PreparedUpsert(
-            event,
-            conflict="fingerprint",
-            increment=["delivery_count"],
-            returning=["delivery_count", "endpoint"],
-            parent=("endpoint", {"token": event.endpoint.token, "is_active": True}),
-            db_values=db_values,
-        )
-
-        def record() -> bool:
-            upserted = statement.execute()
-            if upserted is None:
-                raise EndpointNotFound("Not found.")
-            event.endpoint_id = upserted.row["endpoint_id"]
-            event.delivery_count = int(upserted.row["delivery_count"])
-            return event.delivery_count == 1
-
-        return record
-
-    def count_delivery(self, fingerprint: str, *, token: str) -> WebhookEvent | None:
-        """Count one more delivery of the stored event with ``fingerprint``; return it, or None if there is none.
-
-        For a delivery that is most likely a duplicate: one small UPDATE, without
-        building the event's row. It counts nothing unless ``token`` is an active
-        endpoint's (as ``record_delivery`` checks). The event is returned with
-        only its id, endpoint and ``delivery_count`` loaded (the rest on access).
-        None also where the database cannot return updated rows (SQLite < 3.35).
-        """
-        connection = connections[router.db_for_write(WebhookEvent)]
-        if not connection.features.can_return_columns_from_insert:
-            return None
-        with connection.cursor() as cursor:
-            cursor.execute(_count_delivery_sql(connection.alias), [fingerprint, token, True])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return WebhookEvent.from_db(connection.alias, ["id", "endpoint_id", "delivery_count"], list(row))
+        if only_pending:
+            return self.filter(status=WebhookEvent.Status.PENDING)
+        return self.filter(status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED])
 
     def claim(self, event: WebhookEvent, *, only_pending: bool = False) -> bool:
-        """Mark ``event`` processed, its attempt counted, if it is still to be processed; True if this call did.
+        """Mark ``event`` processed, its attempt counted, if it is still claimable; True if this call did.
 
-        Pending or failed events can be claimed (only pending ones with
-        ``only_pending``); a processed or invalid one cannot. One conditional
-        UPDATE, so of two concurrent callers only one claims the event. Raw and
-        built once: reprocessing a backlog runs it for every event.
+        One conditional UPDATE, meant to run inside the event's processing
+        transaction: of two concurrent callers only one claims the event (the
+        other waits for the row lock, then finds it processed), and a rollback
+        gives the event back.
         """
-        connection = connections[self.db]
         now = timezone.now()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _claim_sql(self.db, only_pending),
-                [connection.ops.adapt_datetimefield_value(now), event.pk],
+        claimed = (
+            self.claimable(only_pending=only_pending)
+            .filter(pk=event.pk)
+            .update(
+                status=WebhookEvent.Status.PROCESSED,
+                processed_at=now,
+                attempts=models.F("attempts") + 1,
+                last_error="",
             )
-            claimed: bool = cursor.rowcount == 1
+        )
         if claimed:
             event.status, event.processed_at, event.last_error = WebhookEvent.Status.PROCESSED, now, ""
-        return claimed
-
-    def claimable(self, event: WebhookEvent, *, only_pending: bool = False) -> models.QuerySet[WebhookEvent]:
-        """``event``'s row, while ``claim`` (with the same ``only_pending``) would still claim it."""
-        rows = self.filter(pk=event.pk)
-        if only_pending:
-            return rows.filter(status=WebhookEvent.Status.PENDING)
-        return rows.exclude(status__in=_NEVER_CLAIMED)
+            event.attempts += 1
+        return bool(claimed)
 
 
 class WebhookEvent(models.Model):
@@ -253,32 +181,47 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
 
         One statement, so concurrent deliveries of one certificate cannot both
         insert it. An update keeps the row's ``event`` and ``created_at``, and its
-        ``user`` unless ``certificate`` has one, and loads the stored row into
-        ``certificate``.
+        ``user`` unless ``certificate`` has one (linking found no user: keep the
+        one linked before, by an earlier delivery or by ``seably_link_users``).
         """
-        return self.prepare_upsert(certificate)()
+        kept = {"id", "seably_id", "event", "created_at"} | ({"user"} if certificate.user_id is None else set())
+        overwrite = [field.name for field in Certificate._meta.concrete_fields if field.name not in kept]
+        stored = upsert(certificate, conflict="seably_id", overwrite=overwrite, returning=["event", "created_at"])
+        # Only an insert stores this instance's own event and creation time; an update
+        # keeps the row's (concurrent inserts by other events differ in the event).
+        return bool(stored["event_id"] == certificate.event_id and stored["created_at"] == certificate.created_at)
 
-    def prepare_upsert(self, certificate: Certificate) -> Callable[[], bool]:
-        """Return ``upsert(certificate)`` prepared, to call later; ``certificate.event`` may be set until then."""
-        # Linking found no user (or is off): keep the user linked before, by an
-        # earlier delivery or by seably_link_users.
-        overwrite, returning = _upsert_columns(keep_user=certificate.user_id is None)
-        statement = PreparedUpsert(certificate, conflict="seably_id", overwrite=overwrite, returning=returning)
+    # Validity: a certificate is valid through its expiry date, in the site's time zone.
 
-        def upsert() -> bool:
-            upserted = statement.execute()
-            assert upserted is not None  # no parent lookup: always a row
-            # Only the insert branch stores the attempted row's own creation time and
-            # event; concurrent inserts from other events differ at least in the event.
-            inserted = (
-                upserted.row["event_id"] == certificate.event_id
-                and upserted.value(certificate, "created_at") == certificate.created_at
-            )
-            if not inserted:
-                upserted.load(certificate)
-            return bool(inserted)
+    def valid(self) -> CertificateQuerySet:
+        """Certificates without an expiry date, or expiring today or later."""
+        return self.filter(models.Q(expires_on__gte=timezone.localdate()) | models.Q(expires_on__isnull=True))
 
-        return upsert
+    def expired(self) -> CertificateQuerySet:
+        """Certificates whose expiry date is before today."""
+        return self.filter(expires_on__lt=timezone.localdate())
+
+    def no_expiry(self) -> CertificateQuerySet:
+        """Certificates without an expiry date."""
+        return self.filter(expires_on__isnull=True)
+
+    def search(self, term: str) -> CertificateQuerySet:
+        """Certificates matching what a person typed: an email (whole), a Seably id, or part of a name or course.
+
+        An email or an exact Seably id is answered by an index; only otherwise are
+        learners' and courses' names searched, which reads every row.
+        """
+        term = term.strip()
+        if not term:
+            return self
+        if "\x00" in term:  # no stored text holds it, and PostgreSQL refuses it in a query
+            return self.none()
+        if "@" in term:
+            return self.filter(learner_email__iexact=term)
+        by_id = self.filter(seably_id=term)
+        if by_id.exists():
+            return by_id
+        return self.filter(models.Q(learner_name__icontains=term) | models.Q(course_name__icontains=term))
 
     # Linking to local users. The database folds case on both sides of each match
     # (UPPER), so processing, seably_link_users and the Upper("learner_email") index
@@ -378,47 +321,6 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.seably_id
-
-
-@functools.cache
-def _count_delivery_sql(using: str) -> str:
-    quote = connections[using].ops.quote_name
-    events, endpoints = quote(WebhookEvent._meta.db_table), quote(Endpoint._meta.db_table)
-    count = quote("delivery_count")
-    return (
-        f"UPDATE {events} SET {count} = {count} + 1 WHERE {quote('fingerprint')} = %s "
-        f"AND EXISTS (SELECT 1 FROM {endpoints} WHERE {quote('token')} = %s AND {quote('is_active')} = %s) "
-        f"RETURNING {quote('id')}, {quote('endpoint_id')}, {count}"
-    )
-
-
-#: Statuses a claim never takes: the event is done, or has nothing to process.
-_NEVER_CLAIMED = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.INVALID)
-
-
-@functools.cache
-def _claim_sql(using: str, only_pending: bool) -> str:
-    quote = connections[using].ops.quote_name
-    status = quote("status")
-    Status = WebhookEvent.Status
-    final = ", ".join(f"'{value}'" for value in _NEVER_CLAIMED)
-    condition = f"{status} = '{Status.PENDING}'" if only_pending else f"{status} NOT IN ({final})"
-    return (
-        f"UPDATE {quote(WebhookEvent._meta.db_table)} SET {status} = '{Status.PROCESSED}', "
-        f"{quote('processed_at')} = %s, {quote('attempts')} = {quote('attempts')} + 1, {quote('last_error')} = '' "
-        f"WHERE {quote('id')} = %s AND {condition}"
-    )
-
-
-@functools.cache
-def _upsert_columns(*, keep_user: bool) -> tuple[list[str], list[str]]:
-    """Return the fields a certificate upsert overwrites, and those it keeps and returns."""
-    kept = {"id", "seably_id", "event", "created_at"} | ({"user"} if keep_user else set())
-    fields = Certificate._meta.concrete_fields
-    # The overwritten columns hold the certificate's own values: only the kept ones can differ.
-    return [f.name for f in fields if f.name not in kept], [
-        f.name for f in fields if f.name in kept and not f.primary_key
-    ]
 
 
 def _users_by_email() -> models.QuerySet[Any]:

@@ -1,28 +1,34 @@
-"""Store deliveries and process events: one transaction each, signals inside it.
+"""Receive deliveries and process events: store first, then one transaction per event.
 
-Processing an event never raises for a receiver's error: the failure is data
-(``status=failed``, ``attempts``, ``last_error``), recorded after the rolled-back
-work, as dj-stripe does.
+A delivery is stored and committed before anything else happens to it
+(``store_delivery``), so a process that dies later loses nothing: the event
+stays ``pending`` for ``seably_reprocess --pending``. Processing
+(``process_event``) is a transaction of its own per event, and the only way
+an event is ever processed: inline after the store, from the task, the
+command, the admin action and the API alike.
+
+Processing never raises for a receiver's error: the failure is data
+(``status=failed``, ``attempts``, ``last_error``), recorded after the
+rolled-back work, as dj-stripe does.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NamedTuple
 
-from django.db import DatabaseError, DataError, IntegrityError, connections, router, transaction
-from django.db.models import F, QuerySet
-from django.utils import timezone
+from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db.models import F
 
 from django_seably.certificates import extract_fields
 from django_seably.conf import seably_settings
-from django_seably.exceptions import EndpointNotFound, ProcessingError
-from django_seably.hints import recent_fingerprints
+from django_seably.exceptions import ProcessingError
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
-from django_seably.signals import signal_for, webhook_received
+from django_seably.signals import processing_failed, signal_for, webhook_received
 
 logger = logging.getLogger(__name__)
 
@@ -31,102 +37,62 @@ Status = WebhookEvent.Status
 Outcome = Literal["processed", "failed", "invalid", "skipped"]
 
 
-def store_delivery(
-    endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]
-) -> tuple[WebhookEvent, bool, ParsedBody]:
-    """Store one delivery and, in inline mode, process it.
+class Delivery(NamedTuple):
+    """One delivery as stored: its event, whether the event is new, and the body as stored."""
 
-    Return the event, whether it is new, and the body as stored: JSON that the
-    database refuses (a check our parser does not know of) is stored as invalid,
-    since a 503 would only make Seably send it again, forever.
+    event: WebhookEvent
+    is_new: bool
+    body: ParsedBody
 
-    A delivery this process stored recently is most likely a duplicate (Seably
-    sending again): it is counted first with one small UPDATE, and stored in
-    full only if that finds no event.
+
+def receive(endpoint: Endpoint, raw: bytes | bytearray, headers: Mapping[str, str]) -> Delivery:
+    """Store one delivery, then have a new valid event processed: what a webhook request does.
+
+    The event is committed first (the view opts out of ``ATOMIC_REQUESTS`` so
+    that this commit is real); then it is processed here (``PROCESSING =
+    "inline"``) or its task is enqueued once the event is visible to workers
+    (``"tasks"``). Duplicates are counted and never processed.
     """
-    if body.fingerprint in recent_fingerprints:
-        counted = WebhookEvent.objects.count_delivery(body.fingerprint, token=endpoint.token)
-        if counted is not None:
-            return counted, False, body
+    delivery = store_delivery(endpoint, parse_body(raw), headers)
+    if not (delivery.is_new and delivery.body.is_valid):
+        return delivery
+    if seably_settings.PROCESSING == "tasks":
+        from django_seably.tasks import enqueue
+
+        # At once, unless a caller's transaction (a test's) still holds the event.
+        transaction.on_commit(functools.partial(enqueue, delivery.event))
+        return delivery
     try:
-        event, is_new = _store(endpoint, body, headers)
-    except EndpointNotFound:
-        raise
+        process_event(delivery.event)
+    except DatabaseError:
+        # Not even the failure could be recorded. The event is committed: Seably
+        # gets its 2xx, and `seably_reprocess --pending` processes the event later.
+        logger.exception(
+            "The database failed while processing Seably event %s; it stays pending for `seably_reprocess`.",
+            delivery.event.pk,
+        )
+    return delivery
+
+
+def store_delivery(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> Delivery:
+    """Store ``body`` as a new event (``pending``, or ``invalid``) or count it as a duplicate; commit.
+
+    JSON that the database refuses (a rule our parser does not know of) is
+    stored as invalid instead: a 503 would only make Seably send it again.
+    """
+    try:
+        return _store(endpoint, body, headers)
     except (DataError, IntegrityError) as error:
         if not body.is_valid:
             raise
+        # The transaction rolled back: nothing was stored.
         logger.warning("The database refused the JSON of a Seably delivery: %s", error)
         body = as_invalid(body, f"Body is not valid JSON for storage (the database refused it: {error}).")
-        event, is_new = _store(endpoint, body, headers)
-    except DatabaseError:
-        raise
-    except Exception:
-        # Processing errors are caught inside; what escapes is a receiver's
-        # transaction.on_commit callback, raised after the event was committed.
-        # The delivery is safe, so Seably must get its 2xx, not a 500 and a retry.
-        logger.exception("An on_commit callback raised after a Seably event was stored.")
-        event, is_new = WebhookEvent.objects.get(fingerprint=body.fingerprint), True
-    recent_fingerprints.remember(body.fingerprint)
-    return event, is_new, body
+        return _store(endpoint, body, headers)
 
 
-class _ProcessingFailed(Exception):
-    """Raised out of the delivery's transaction to roll it all back; carries the receiver's traceback."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.traceback = traceback.format_exc()
-
-
-def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> tuple[WebhookEvent, bool]:
-    """Insert the event, or count a delivery of the stored one; True when it is new.
-
-    Inline, a new valid event is inserted as processed and processed in the same
-    transaction: the event and its effects share one commit. A failure rolls the
-    whole transaction back and the event is then stored again, failed: no
-    savepoint on the way of every delivery.
-    """
-    inline = body.is_valid and seably_settings.PROCESSING == "inline"
-    event = _new_event(endpoint, body, headers, inline=inline)
-    record = WebhookEvent.objects.prepare_delivery(event, payload_json=body.payload_json)
-    if not inline:
-        with transaction.atomic():
-            is_new = record()
-            if is_new and body.is_valid:
-                from django_seably.tasks import enqueue
-
-                transaction.on_commit(lambda: enqueue(event))
-        return event, is_new
-    # SQLite lets one transaction write at a time: prepare the work before taking
-    # its lock, unless this process stored the same delivery recently (then it is
-    # almost surely a duplicate, with nothing to process). Other databases lock
-    # rows, not the database: prepare only for a new event.
-    work: Work | None = None
-    if (
-        connections[router.db_for_write(WebhookEvent)].vendor == "sqlite"
-        and event.fingerprint not in recent_fingerprints
-    ):
-        try:
-            work = _prepare(event)
-        except Exception as error:  # the handler refused the event: nothing to roll back
-            return _store_failed(event, error, traceback.format_exc())
-    try:
-        with transaction.atomic():
-            is_new = record()
-            if is_new:
-                try:
-                    _run(event, work or _prepare(event))
-                except Exception as error:
-                    raise _ProcessingFailed(error) from error
-    except _ProcessingFailed as failure:
-        return _store_failed(event, failure.error, failure.traceback)
-    return event, is_new
-
-
-def _new_event(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str], *, inline: bool) -> WebhookEvent:
-    now = timezone.now()
-    return WebhookEvent(
+def _store(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> Delivery:
+    event = WebhookEvent(
         endpoint=endpoint,
         event_type=body.event_type,
         object_type=body.object_type,
@@ -136,111 +102,64 @@ def _new_event(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str],
         payload=body.payload,
         headers=dict(headers),
         fingerprint=body.fingerprint,
-        status=Status.INVALID if not body.is_valid else Status.PROCESSED if inline else Status.PENDING,
+        status=Status.PENDING if body.is_valid else Status.INVALID,
         last_error=body.error,
-        received_at=now,
-        attempts=1 if inline else 0,
-        processed_at=now if inline else None,
     )
-
-
-def _store_failed(event: WebhookEvent, error: BaseException, text: str) -> tuple[WebhookEvent, bool]:
-    """Store ``event`` as failed, its first attempt counted; log the failure when the event is new.
-
-    A concurrent delivery of the same event may have been stored meanwhile (the
-    failed attempt's insert was rolled back): then this one is its duplicate.
-    """
-    event.status, event.processed_at, event.last_error = Status.FAILED, None, text
-    event.delivery_count = 1
     with transaction.atomic():
-        is_new = WebhookEvent.objects.record_delivery(event)
-    if is_new:
-        _log_failure(event, error)
-    return event, is_new
+        is_new = WebhookEvent.objects.store(event)
+    return Delivery(event, is_new, body)
 
 
 def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome:
-    """Process ``event`` unless it is already processed; safe to call twice or concurrently.
+    """Process ``event`` in a transaction of its own, unless it is already processed.
 
-    The event is claimed with a conditional UPDATE inside its transaction, so of
-    two concurrent callers only one runs the handlers: the other waits for its
-    row lock and then finds the event processed (PostgreSQL), or waits for the
-    database lock (SQLite). ``only_pending`` (the task) leaves a failed event to
-    the operator, even one that failed since the caller loaded it.
+    Safe to call twice or concurrently: the event is claimed with a
+    conditional UPDATE inside the transaction, so only one caller runs the
+    handler and the receivers. A failure rolls everything back, claim
+    included, and is recorded by ``_record_failure``. ``only_pending`` (the
+    task) leaves a failed event to the operator, even one that failed since
+    the caller loaded it.
     """
     if event.status == Status.INVALID and not _revalidate(event):
         return "invalid"
+    committed: list[bool] = []
     try:
-        work = _prepare(event)
-    except Exception as error:  # the handler refused the event: count the attempt, as a claim would
-        rows = WebhookEvent.objects.claimable(event, only_pending=only_pending)
-        failed = _record_failure(event, rows, error, traceback.format_exc())
-        return "failed" if failed else "skipped"
-    try:
-        # A transaction of its own, or a savepoint inside process_events' batch.
         with transaction.atomic():
             if not WebhookEvent.objects.claim(event, only_pending=only_pending):
                 return "skipped"
-            _run(event, work)
+            # First of this transaction's callbacks: once it ran, the commit happened.
+            transaction.on_commit(lambda: committed.append(True))
+            _handle(event)
     except Exception as error:
-        # The claim was rolled back with the work: the event is as it was, unless
-        # another worker has processed it since.
-        rows = WebhookEvent.objects.claimable(event, only_pending=only_pending)
-        _record_failure(event, rows, error, traceback.format_exc())
-        return "failed"
+        if committed:
+            # A receiver's on_commit callback raised, after the event was committed
+            # as processed; Django skips the rest of this event's callbacks only.
+            logger.exception("An on_commit callback raised after Seably event %s was processed.", event.pk)
+            return "processed"
+        return "failed" if _record_failure(event, error, only_pending=only_pending) else "skipped"
     return "processed"
 
 
-#: Events processed per transaction by process_events: enough to share one commit
-#: (one disk flush), few enough to hold SQLite's write lock only briefly.
-EVENTS_PER_TRANSACTION = 100
+def _record_failure(event: WebhookEvent, error: BaseException, *, only_pending: bool) -> bool:
+    """Mark ``event`` failed with the current traceback and count the attempt; then send ``processing_failed``.
 
-
-def process_events(events: Iterable[WebhookEvent]) -> Iterator[Outcome]:
-    """Process many events, ``EVENTS_PER_TRANSACTION`` to a transaction; yield each outcome.
-
-    Each event is still processed all or nothing, in a savepoint: a receiver that
-    raises rolls back its own event only, which is then recorded as failed in the
-    same transaction. Sharing the commit is what makes reprocessing a backlog fast.
+    False, and nothing recorded, when the event is no longer claimable: another
+    caller has processed it since.
     """
-    batch: list[WebhookEvent] = []
-    for event in events:
-        batch.append(event)
-        if len(batch) == EVENTS_PER_TRANSACTION:
-            yield from _process_batch(batch)
-            batch = []
-    yield from _process_batch(batch)
-
-
-def _process_batch(batch: list[WebhookEvent]) -> list[Outcome]:
-    outcomes: list[Outcome] = []
-    if not batch:
-        return outcomes
-    try:
-        with transaction.atomic():
-            outcomes = [process_event(event) for event in batch]
-    except DatabaseError:
-        raise
-    except Exception:
-        # process_event records every receiver's error; what escapes is a receiver's
-        # transaction.on_commit callback, raised after the batch was committed.
-        logger.exception("An on_commit callback raised after a batch of Seably events was committed.")
-    return outcomes
-
-
-def _record_failure(event: WebhookEvent, rows: QuerySet[WebhookEvent], error: BaseException, text: str) -> bool:
-    """Mark ``event`` failed with ``text`` (a traceback) and count the attempt; False if ``rows`` no longer has it."""
-    updated = rows.update(status=Status.FAILED, processed_at=None, last_error=text, attempts=F("attempts") + 1)
-    if not updated:
+    text = traceback.format_exc()
+    rows = WebhookEvent.objects.claimable(only_pending=only_pending).filter(pk=event.pk)
+    if not rows.update(status=Status.FAILED, processed_at=None, last_error=text, attempts=F("attempts") + 1):
         return False
     event.status, event.processed_at, event.last_error = Status.FAILED, None, text
     event.attempts += 1
-    _log_failure(event, error)
-    return True
-
-
-def _log_failure(event: WebhookEvent, error: BaseException) -> None:
     logger.error("Processing Seably event %s (%s) failed.", event.pk, event.event_type, exc_info=error)
+    # Robust: an alerting receiver that raises must not turn a recorded failure into a 500.
+    for receiver, result in processing_failed.send_robust(sender=WebhookEvent, event=event, exception=error):
+        if isinstance(result, Exception):
+            logger.error(
+                "A processing_failed receiver (%r) raised for Seably event %s.", receiver, event.pk, exc_info=result
+            )
+    return True
 
 
 def _revalidate(event: WebhookEvent) -> bool:
@@ -268,37 +187,17 @@ def _revalidate(event: WebhookEvent) -> bool:
     return True
 
 
-#: The work a handler prepared, run inside the event's transaction; it returns the
-#: type signal's extra kwargs, or None to send no type signal.
-Work = Callable[[], dict[str, Any] | None]
-
-
-def _prepare(event: WebhookEvent) -> Work:
-    """Read the event and return the work to do in its transaction; raise if it cannot be processed.
-
-    Reading, checking and converting happen here, before the transaction opens,
-    so the transaction (SQLite's write lock) lasts only as long as its statements.
-    """
+def _handle(event: WebhookEvent) -> None:
+    """Run the event type's handler, then send the signals."""
     handler = _HANDLERS.get(event.event_type)
-    return handler(event) if handler else _no_work
-
-
-def _no_work() -> dict[str, Any]:
-    return {}
-
-
-def _run(event: WebhookEvent, work: Work) -> None:
-    extra = work()
+    extra = handler(event) if handler else {}
     webhook_received.send(sender=WebhookEvent, event=event)
     if extra is not None:
         signal_for(event.event_type).send(sender=WebhookEvent, event=event, **extra)
 
 
-def _certificate_created(event: WebhookEvent) -> Work:
-    """Check the certificate and build its row; the work upserts it.
-
-    The work returns the signal's kwargs only when the certificate is new.
-    """
+def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
+    """Create or update the certificate; return the signal's kwargs only when it is new."""
     payload = event.payload if isinstance(event.payload, dict) else {}
     data = payload.get("payload")
     data = data.get("data") if isinstance(data, dict) else None
@@ -311,23 +210,16 @@ def _certificate_created(event: WebhookEvent) -> Work:
         raise ProcessingError(
             f"certificate.created needs payload.data.id, a string of 1 to {MAX_TYPE_LENGTH} characters."
         )
-    certificate = Certificate(seably_id=seably_id, data=data, **extract_fields(data))
+    certificate = Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
     if seably_settings.LINK_USERS:
-        # One query, only when linking is on. No match keeps the user linked before (see upsert).
         certificate.user_id = Certificate.objects.matching_user_pk(certificate.learner_email)
-
-    upsert = Certificate.objects.prepare_upsert(certificate)
-
-    def work() -> dict[str, Any] | None:
-        certificate.event = event  # its pk is known only now, once the event is stored
-        if not upsert():
-            return None
-        return {"certificate": certificate}
-
-    return work
+    if not Certificate.objects.upsert(certificate):
+        return None
+    return {"certificate": certificate}
 
 
-#: What each event type does before its signals; types without a handler only signal.
-_HANDLERS: dict[str, Callable[[WebhookEvent], Work]] = {
+#: What each event type does before its signals, returning the type signal's extra
+#: kwargs, or None to send no type signal. Types without a handler only signal.
+_HANDLERS: dict[str, Callable[[WebhookEvent], dict[str, Any] | None]] = {
     "certificate.created": _certificate_created,
 }

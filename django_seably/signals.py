@@ -26,3 +26,10 @@ def signal_for(event_type: str) -> Signal:
     ``signal_for("user.invited")`` before this app knows the type. kwargs: ``event``.
     """
     return _signals_by_event_type.setdefault(event_type, Signal())
+
+
+#: Sent after a failed processing attempt has been recorded (the event is ``failed``,
+#: its ``attempts`` counted, its traceback in ``last_error``), outside the rolled-back
+#: transaction: the place to hook an alert. kwargs: ``event``, ``exception``.
+#: A receiver that raises is logged and ignored.
+processing_failed = Signal()

@@ -12,88 +12,76 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from django_seably.conf import seably_settings
-from django_seably.exceptions import EndpointNotFound, WebhookBodyTooLarge, WebhookRejected
-from django_seably.hints import known_tokens
+from django_seably.exceptions import WebhookBodyTooLarge, WebhookRejected
 from django_seably.models import Endpoint
-from django_seably.payloads import parse_body
-from django_seably.processing import store_delivery
+from django_seably.processing import receive
 from django_seably.redact import mask_token, redact_request
 
 logger = logging.getLogger(__name__)
 
-# Tokens are url-safe base64; anything else cannot be one, so it costs no query.
+# Tokens are url-safe base64: anything else is no token, and is not looked up
+# (PostgreSQL would refuse a NUL in the query, for one).
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: Request headers never stored with an event: they carry the sender's credentials.
 PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
-ALLOWED_METHODS = ("GET", "HEAD", "POST")
-
 
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(login_not_required, name="dispatch")
-# The view commits the event itself (see processing.store_delivery), so a
-# project's ATOMIC_REQUESTS must not wrap it: a rolled-back request would lose
-# an event that Seably was told was received.
+# The event is committed by processing.receive itself, before it is processed:
+# a project's ATOMIC_REQUESTS must not wrap the view, or a receiver's failure
+# would roll back an event that Seably is told was received.
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class WebhookView(View):
-    """Receive Seably's webhooks: size limit, parse, store, respond. No business logic here."""
+    """Receive Seably's webhooks: find the endpoint, read the body within the limit, hand it over, respond."""
 
-    http_method_names = [method.lower() for method in ALLOWED_METHODS]
+    http_method_names = ["get", "head", "post"]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         token: str = kwargs["token"]
         # First, before anything can log or report this request.
         redact_request(request, token)
         try:
-            endpoint = self._get_endpoint(token, known=request.method == "POST")
+            endpoint = _active_endpoint(token)
             if endpoint is None:
                 return _error("Not found.", status=404)
-            if request.method not in ALLOWED_METHODS:
-                response = _error(f"Method {request.method} not allowed.", status=405)
-                response["Allow"] = ", ".join(ALLOWED_METHODS)
-                return response
-            if request.method == "POST":
-                return self.receive(request, endpoint)
-            response = JsonResponse({"status": "ready"})
-            if request.method == "HEAD":
-                # Servers drop a HEAD body anyway; gunicorn logs a warning for each one sent.
-                response.content = b""
-            return response
+            return super().dispatch(request, endpoint)  # type: ignore[return-value]
         except WebhookRejected as error:
             return _error(str(error), status=error.status_code)
         except DatabaseError:
             logger.warning("Database unavailable; answered 503.", exc_info=True)
             return _error("Database unavailable, try again later.", status=503)
 
-    def receive(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
-        body = parse_body(_read_body(request))
-        headers = _storable_headers(request, endpoint.token)
-        try:
-            event, is_new, body = store_delivery(endpoint, body, headers)
-        except EndpointNotFound:
-            known_tokens.forget(endpoint.token)
-            raise
-        known_tokens.remember(endpoint.token)
-        if not body.is_valid:
-            return _error(body.error, status=400)
-        return JsonResponse({"status": "accepted" if is_new else "duplicate", "event_id": event.pk})
+    def get(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
+        return JsonResponse({"status": "ready"})
 
-    @staticmethod
-    def _get_endpoint(token: str, *, known: bool) -> Endpoint | None:
-        """Return the endpoint of ``token``, or None (404).
+    def head(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
+        # The headers of a GET; servers drop a HEAD body anyway, and gunicorn warns for each one sent.
+        response = self.get(request, endpoint)
+        response.content = b""
+        return response
 
-        With ``known``, a token that recently stored an event costs no query: the
-        event's INSERT reads the endpoint by its token again (see
-        ``WebhookEventQuerySet.record_delivery``) and stores nothing if it is no
-        longer active. The first request with a token, and every stranger's,
-        is looked up before its body is read.
-        """
-        if not _TOKEN_SHAPE.fullmatch(token):
-            return None
-        if known and token in known_tokens:
-            return Endpoint(token=token, is_active=True)
-        return Endpoint.objects.get_active(token)
+    def post(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
+        delivery = receive(endpoint, _read_body(request), _storable_headers(request, endpoint.token))
+        if not delivery.body.is_valid:
+            return _error(delivery.body.error, status=400)
+        status = "accepted" if delivery.is_new else "duplicate"
+        return JsonResponse({"status": status, "event_id": delivery.event.pk})
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = _error(f"Method {request.method} not allowed.", status=405)
+        response["Allow"] = ", ".join(method.upper() for method in self.http_method_names)
+        return response
+
+
+def _active_endpoint(token: str) -> Endpoint | None:
+    if not _TOKEN_SHAPE.fullmatch(token):
+        return None
+    try:
+        return Endpoint.objects.only("id", "token").get(token=token, is_active=True)
+    except Endpoint.DoesNotExist:
+        return None
 
 
 def _error(message: str, *, status: int) -> JsonResponse:

@@ -9,7 +9,6 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from django_seably import hints
 from django_seably.signals import certificate_created, signal_for, webhook_received
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -56,13 +55,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and reporter.stats.get("skipped"):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-@pytest.fixture(autouse=True)
-def _forget_process_hints() -> None:
-    """Each test starts without the hints a process keeps (known tokens, recent deliveries)."""
-    hints.recent_fingerprints.clear()
-    hints.known_tokens.clear()
 
 
 @pytest.fixture

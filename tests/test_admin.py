@@ -631,3 +631,46 @@ class TestOverview:
     def test_overview_needs_the_event_view_permission(self):
         assert staff_client().get(overview_url()).status_code == 403
         assert staff_client("view_webhookevent", username="viewer").get(overview_url()).status_code == 200
+
+
+class TestEventsCannotBeDeleted:
+    """Event rows are what deduplication remembers: the admin offers no way to delete them."""
+
+    def test_no_delete_action_on_the_event_list(self, admin_client):
+        event = WebhookEventFactory.create()
+
+        response = admin_client.get(changelist("webhookevent"))
+
+        assert response.status_code == 200
+        actions = [value for value, _label in response.context["action_form"].fields["action"].choices]
+        assert "delete_selected" not in actions
+        assert "reprocess" in actions
+        response = admin_client.post(
+            changelist("webhookevent"), {"action": "delete_selected", "_selected_action": [event.pk]}
+        )
+        assert WebhookEvent.objects.filter(pk=event.pk).exists()
+
+    def test_the_delete_page_is_refused_even_to_a_superuser(self, admin_client):
+        event = WebhookEventFactory.create()
+
+        response = admin_client.post(
+            reverse("admin:django_seably_webhookevent_delete", args=[event.pk]), {"post": "yes"}
+        )
+
+        assert response.status_code == 403
+        assert WebhookEvent.objects.filter(pk=event.pk).exists()
+
+    def test_the_event_page_shows_no_delete_link(self, admin_client):
+        event = WebhookEventFactory.create()
+
+        response = admin_client.get(change("webhookevent", event.pk))
+
+        assert response.status_code == 200
+        assert reverse("admin:django_seably_webhookevent_delete", args=[event.pk]) not in response.content.decode()
+
+    def test_certificates_can_still_be_deleted(self, admin_client):
+        certificate = CertificateFactory.create()
+
+        admin_client.post(reverse("admin:django_seably_certificate_delete", args=[certificate.pk]), {"post": "yes"})
+
+        assert not Certificate.objects.filter(pk=certificate.pk).exists()

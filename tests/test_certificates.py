@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from django_seably.certificates import TEXT_LENGTHS, extract_fields, lookup
+from django_seably.certificates import extract_fields
 from django_seably.models import Certificate, WebhookEvent
 from tests.conftest import load_payload
 
@@ -141,49 +141,6 @@ class TestPaths:
         assert extract(certificate_url="https://example.com/c.pdf")["url"] == "https://example.com/c.pdf"
 
 
-class TestLookup:
-    DATA = {"id": "SB-1", "user": {"email": "a@example.com", "tags": ["x"]}, "n": 0, "empty": ""}
-
-    @pytest.mark.parametrize(
-        ("path", "expected"),
-        [
-            ("id", "SB-1"),
-            ("user.email", "a@example.com"),
-            ("user", {"email": "a@example.com", "tags": ["x"]}),
-            ("user.tags", ["x"]),
-            ("n", 0),
-            ("empty", ""),
-            ("missing", None),
-            ("user.missing", None),
-            ("missing.email", None),
-            ("user.email.domain", None),
-            ("user.tags.0", None),
-            ("id.x", None),
-        ],
-    )
-    def test_lookup_follows_dotted_keys(self, path, expected):
-        assert lookup(self.DATA, path) == expected
-
-    def test_lookup_on_flat_sample(self):
-        data = certificate_data("certificate_created_flat.json")
-
-        assert lookup(data, "user.first_name") == "Ingrid"
-        assert lookup(data, "course.version") == 3
-        assert lookup(data, "score") == 92
-
-    def test_lookup_on_jsonapi_sample(self):
-        data = certificate_data("certificate_created_jsonapi.json")
-
-        assert lookup(data, "attributes.expires_at") is None
-        assert lookup(data, "relationships.user.data.id") == "U-5521"
-
-    def test_lookup_on_minimal_sample(self):
-        data = certificate_data("certificate_created_minimal.json")
-
-        assert lookup(data, "id") == "SB-00000001"
-        assert lookup(data, "user.email") is None
-
-
 class TestMalformedValues:
     @pytest.mark.parametrize("value", [42, 4.2, True, ["a@example.com"], {"email": "a@example.com"}])
     def test_text_column_of_wrong_type_is_empty(self, value):
@@ -213,16 +170,12 @@ class TestMalformedValues:
         ],
     )
     def test_text_longer_than_its_column_is_empty(self, column, key):
-        limit = TEXT_LENGTHS[column]
+        limit = Certificate._meta.get_field(column).max_length
         fitting = "a@" + "x" * (limit - 2)
         too_long = "a@" + "x" * (limit - 1)
 
         assert extract(**{key: fitting})[column] == fitting
         assert extract(**{key: too_long})[column] == ""
-
-    def test_text_lengths_match_the_model(self):
-        fields = {column: Certificate._meta.get_field(column) for column in TEXT_LENGTHS}
-        assert {column: getattr(field, "max_length", None) for column, field in fields.items()} == TEXT_LENGTHS
 
     def test_length_is_measured_after_stripping(self):
         name = "n" * 255

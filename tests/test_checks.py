@@ -292,3 +292,34 @@ class TestApiSettings:
         settings.SEABLY = {"LINK_USERS": True}
 
         assert check_error_codes() == []
+
+
+class TestDatabase:
+    def test_sqlite_and_postgresql_are_fine(self):
+        from django_seably.checks import check_database
+
+        assert check_database() == []
+
+    def test_a_database_without_on_conflict_is_e030(self, monkeypatch):
+        from django.db import connection
+
+        from django_seably.checks import check_database
+
+        monkeypatch.setattr(connection.features, "supports_update_conflicts_with_target", False)
+        errors = check_database()
+
+        assert [error.id for error in errors] == ["django_seably.E030"]
+        assert errors[0].msg == (
+            f"The database 'default' ({connection.display_name}) cannot run INSERT ... ON CONFLICT ... RETURNING, "
+            "which django_seably stores every delivery with."
+        )
+        assert errors[0].hint == "Use PostgreSQL, or SQLite 3.35 or newer."
+
+    def test_it_is_registered(self, monkeypatch):
+        from django.core.management import call_command
+        from django.core.management.base import SystemCheckError
+        from django.db import connection
+
+        monkeypatch.setattr(connection.features, "supports_update_conflicts_with_target", False)
+        with pytest.raises(SystemCheckError, match="django_seably.E030"):
+            call_command("check")

@@ -159,7 +159,7 @@ class TestErrorPathsLogNoToken:
         assert seably_endpoint.token not in response.content.decode()
 
     def test_database_unavailable(self, client, seably_endpoint, logs):
-        with mock.patch("django_seably.views.Endpoint.objects.get_active", side_effect=OperationalError("down")):
+        with mock.patch("django_seably.views._active_endpoint", side_effect=OperationalError("down")):
             response = client.post(seably_endpoint.webhook_path, data="{}", content_type="application/json")
 
         assert response.status_code == 503
@@ -174,7 +174,7 @@ class TestErrorPathsLogNoToken:
     def test_database_unavailable_error_report_has_no_token(self, client, seably_endpoint, logs, settings, mailoutbox):
         settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
 
-        with mock.patch("django_seably.views.Endpoint.objects.get_active", side_effect=OperationalError("down")):
+        with mock.patch("django_seably.views._active_endpoint", side_effect=OperationalError("down")):
             client.post(seably_endpoint.webhook_path, data="{}", content_type="application/json")
 
         assert len(mailoutbox) == 1

@@ -246,7 +246,7 @@ class TestHealthCheck:
 
 
 class TestHealthSettingsChecks:
-    @pytest.mark.parametrize("key,check_id", [("HEALTH_MAX_PENDING_AGE", "E030"), ("HEALTH_MAX_FAILED", "E031")])
+    @pytest.mark.parametrize("key,check_id", [("HEALTH_MAX_PENDING_AGE", "E031"), ("HEALTH_MAX_FAILED", "E032")])
     @pytest.mark.parametrize("value", [-1, "10", 1.5, True, False])
     def test_bad_values(self, settings, key, check_id, value):
         settings.SEABLY = {key: value}

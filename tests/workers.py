@@ -246,16 +246,15 @@ def worker_stack(tmp_dir: Path, *, web_processes: int) -> Iterator[WorkerStack]:
 def seed_doubly_enqueued(bodies_json: str) -> None:
     """Store each body as a delivery, as the view does, then enqueue its task a second time at once.
 
-    The view's on_commit enqueues the first task; the second lands right behind it
+    Storing enqueues the first task, as a delivery does; the second lands right behind it
     in the queue, so two workers pick up the two tasks of one event together.
     """
     from django_seably.models import Endpoint
-    from django_seably.payloads import parse_body
-    from django_seably.processing import store_delivery
+    from django_seably.processing import receive
     from django_seably.tasks import process_event_task
 
     endpoint = Endpoint.objects.get(name="workers")
     for body in json.loads(bodies_json):
-        event, is_new, _stored = store_delivery(endpoint, parse_body(body.encode()), {})
-        assert is_new, body
-        process_event_task.enqueue(event.pk)
+        delivery = receive(endpoint, body.encode(), {})
+        assert delivery.is_new, body
+        process_event_task.enqueue(delivery.event.pk)

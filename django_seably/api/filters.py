@@ -14,13 +14,13 @@ import datetime
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from django_seably.models import WebhookEvent
+from django_seably.models import CertificateQuerySet, WebhookEvent
 
 _M = TypeVar("_M", bound=Model)
 
@@ -157,26 +157,16 @@ VALIDITIES = ("valid", "expired", "no_expiry")
 
 
 def _validity(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-    # The same rule as the admin's filter: a certificate is valid through its expiry date.
-    today = timezone.localdate()
+    certificates = cast(CertificateQuerySet, queryset)
     if value == "valid":
-        return queryset.filter(Q(expires_on__gte=today) | Q(expires_on__isnull=True))
+        return certificates.valid()
     if value == "expired":
-        return queryset.filter(expires_on__lt=today)
-    return queryset.filter(expires_on__isnull=True)
+        return certificates.expired()
+    return certificates.no_expiry()
 
 
 def _search(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-    # The admin's search: an address is matched whole (indexed), anything else as a
-    # Seably id or part of a learner's or course's name.
-    term = value.strip()
-    if not term:
-        return queryset
-    if "\x00" in term:
-        return queryset.none()
-    if "@" in term:
-        return queryset.filter(learner_email__iexact=term)
-    return queryset.filter(Q(seably_id=term) | Q(learner_name__icontains=term) | Q(course_name__icontains=term))
+    return cast(CertificateQuerySet, queryset).search(value)
 
 
 CERTIFICATE_PARAMS: tuple[QueryParam, ...] = (
