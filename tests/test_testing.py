@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -384,3 +385,22 @@ def test_without_pytest_django_the_fixtures_say_what_they_need(project: pytest.P
 
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*The seably_endpoint fixture needs pytest-django (pip install pytest-django).*"])
+
+
+def test_the_example_projects_tests_pass():
+    """example_project/tests use only what the package ships, as a project's own tests would."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    command = [sys.executable, "-m", "pytest", "example_project/tests", "--ds=example_project.settings"]
+
+    result = subprocess.run(
+        [*command, "-p", "no:randomly", "-p", "no:cacheprovider", *_plugin_args(), "-q"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith("5 passed")
