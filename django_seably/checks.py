@@ -316,7 +316,8 @@ def check_deployment(**kwargs: Any) -> list[CheckMessage]:
             warnings.extend(_check_sqlite(alias, database, options))
         elif "postgres" in engine or "postgis" in engine:
             warnings.extend(_check_postgresql(alias, options))
-    if getattr(settings, "SEABLY", {}).get("PROCESSING") == "tasks":
+    config = getattr(settings, "SEABLY", {})
+    if isinstance(config, dict) and config.get("PROCESSING") == "tasks":  # not a dict: E001
         warnings.extend(_check_task_backend_runs_elsewhere())
     return warnings
 

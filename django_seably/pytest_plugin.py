@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 @pytest.fixture
 def seably_endpoint(request: pytest.FixtureRequest) -> Endpoint:
     """An active endpoint named "test"; requesting it gives the test database access."""
-    if not request.config.pluginmanager.hasplugin("django"):
+    try:
+        # pytest-django's "db" follows the test's django_db marker, e.g. transaction=True.
+        request.getfixturevalue("db")
+    except pytest.FixtureLookupError:
         pytest.fail("The seably_endpoint fixture needs pytest-django (pip install pytest-django).", pytrace=False)
-    # "db" follows the test's django_db marker, e.g. transaction=True.
-    request.getfixturevalue("db")
     return create_endpoint("test")
 
 

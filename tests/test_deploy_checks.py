@@ -139,6 +139,19 @@ class TestPostgreSQL:
         assert check_deployment() == []
 
 
+def test_other_databases_are_not_checked(database):
+    database(ENGINE="django.db.backends.mysql", NAME="app")
+
+    assert check_deployment() == []
+
+
+def test_a_seably_setting_that_is_no_dict_is_left_to_e001(database, tmp_path, settings):
+    database(ENGINE=SQLITE, NAME=tmp_path / "db.sqlite3", OPTIONS=GOOD_SQLITE_OPTIONS)
+    settings.SEABLY = ["PROCESSING"]
+
+    assert check_deployment() == []
+
+
 class TestTaskBackend:
     @pytest.fixture(autouse=True)
     def _well_configured_database(self, database, tmp_path):

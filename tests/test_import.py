@@ -199,6 +199,12 @@ def test_lines_are_read_a_bounded_amount_at_a_time():
     assert all(0 < size <= seably_import._CHUNK for size in reads)
 
 
+def test_an_over_long_last_line_without_its_end():
+    data = io.BytesIO(b"{}\n" + b"x" * 200_000)
+
+    assert list(seably_import._lines(data, 10)) == [(1, b"{}"), (2, None)]
+
+
 def test_progress_on_large_files(seably_endpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(seably_import, "PROGRESS_EVERY", 2)
     path = tmp_path / "many.jsonl"

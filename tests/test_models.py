@@ -177,7 +177,8 @@ class TestStore:
         assert (stored.pk, stored.delivery_count, stored.body) == (first.pk, 1, body.decode())
 
         again = new_event(
-            seably_endpoint, b'{"payload": {"data": {"id": "SB-1", "type": "certificate"}}, "event": "certificate.created"}'
+            seably_endpoint,
+            b'{"payload": {"data": {"id": "SB-1", "type": "certificate"}}, "event": "certificate.created"}',
         )
 
         assert WebhookEvent.objects.store(again) is False

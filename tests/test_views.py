@@ -39,7 +39,9 @@ def test_new_event_is_accepted_stored_and_processed(seably_deliver, seably_endpo
 
 
 def test_no_csrf_token_and_any_content_type(csrf_client, seably_endpoint):
-    response = csrf_client.post(seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="text/plain")
+    response = csrf_client.post(
+        seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="text/plain"
+    )
 
     assert response.status_code == 200
 
@@ -54,7 +56,9 @@ def test_url_without_trailing_slash_is_accepted(csrf_client, seably_endpoint):
 
 
 def test_webhook_url_is_reversible(seably_endpoint):
-    assert reverse("django_seably:webhook", kwargs={"token": seably_endpoint.token}) == f"/seably/{seably_endpoint.token}/"
+    assert (
+        reverse("django_seably:webhook", kwargs={"token": seably_endpoint.token}) == f"/seably/{seably_endpoint.token}/"
+    )
 
 
 def test_duplicate_body_increments_delivery_count(seably_deliver):
@@ -72,7 +76,9 @@ def test_duplicate_body_increments_delivery_count(seably_deliver):
 def test_duplicate_ignores_key_order_and_whitespace(seably_deliver):
     first = seably_deliver('{"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "X"}}}')
 
-    response = seably_deliver('{ "payload" : {"data":{"id":"X","type":"certificate"}},\n "event":"certificate.created"}')
+    response = seably_deliver(
+        '{ "payload" : {"data":{"id":"X","type":"certificate"}},\n "event":"certificate.created"}'
+    )
 
     assert response.json() == {"status": "duplicate", "event_id": first.json()["event_id"]}
 
@@ -378,7 +384,9 @@ class TestTokenChanges:
     """An endpoint whose token changed, or that was deactivated or deleted, gets nothing more."""
 
     @pytest.mark.parametrize("change", ["rotate", "deactivate", "delete"])
-    def test_a_known_token_changed_since_is_404_and_stores_nothing(self, seably_deliver, seably_endpoint, change, received):
+    def test_a_known_token_changed_since_is_404_and_stores_nothing(
+        self, seably_deliver, seably_endpoint, change, received
+    ):
         old_path = seably_endpoint.webhook_path
         seably_deliver(certificate_body("SB-1"))
         if change == "rotate":
