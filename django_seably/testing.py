@@ -47,7 +47,7 @@ def certificate_body(seably_id: str | None = None, **fields: Any) -> dict[str, A
     attributes = {
         **copy.deepcopy(_ATTRIBUTES),
         "issued_at": issued_at.isoformat(),
-        "expires_at": issued_at.replace(year=issued_at.year + 2, day=min(issued_at.day, 28)).date().isoformat(),
+        "expires_at": (issued_at + datetime.timedelta(days=2 * 365)).date().isoformat(),
         "certificate_url": f"https://www.seably.com/certificates/{seably_id}.pdf",
         **fields,
     }

@@ -128,3 +128,12 @@ def test_batch_size_must_be_a_number(db):
         run("--batch-size", "many")
 
     assert str(error.value) == "Error: argument --batch-size: invalid int value: 'many'"
+
+
+def test_with_link_users_on_it_says_to_link_the_changed_certificates(stored, settings):
+    settings.SEABLY = {"CERTIFICATE_FIELDS": {"learner_email": ["learner.mail"]}, "LINK_USERS": True}
+
+    assert run().splitlines()[-1] == (
+        "LINK_USERS is on: run seably_link_users to link the certificates whose emails changed."
+    )
+    assert run().splitlines()[-1].startswith("Done: ")  # nothing changed: nothing to link

@@ -18,7 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from django_seably.certificates import extract_fields
-from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS
+from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, seably_settings
 from django_seably.models import Certificate
 
 #: Certificates read and written per transaction.
@@ -66,6 +66,9 @@ class Command(BaseCommand):
             f"Done: {refreshed:,} certificate{_s(refreshed)} refreshed, {changed:,} changed, "
             f"{refreshed - changed:,} already up to date."
         )
+        if changed and seably_settings.LINK_USERS:
+            # Linking is its own command: it links only certificates without a user, in batches of its own.
+            self.stdout.write("LINK_USERS is on: run seably_link_users to link the certificates whose emails changed.")
 
 
 def _refresh_batch(after: int, last_id: int, batch_size: int) -> tuple[int, int, int]:
