@@ -20,13 +20,14 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -169,11 +170,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_help_text = _("Exact object id (e.g. SB-00000042) or event type.")
     actions = ["reprocess"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The rows are what deduplication remembers: deleting one would let a resend
-        # in as new. seably_prune empties old events instead.
-        return False
-
     readonly_fields = (
         "endpoint",
         "event_type",
@@ -220,6 +216,17 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     @admin.display(description=_("last error"))
     def formatted_error(self, obj: WebhookEvent) -> str:
         return format_html('<pre class="seably-error">{}</pre>', obj.last_error) if obj.last_error else "—"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The rows are what deduplication remembers: seably_prune empties old ones instead.
+        return False
+
+    # The reprocess action runs here: each event must get a transaction of its own
+    # (process_event), not a savepoint in the request's under ATOMIC_REQUESTS, or one
+    # event's raising on_commit callback would cancel the others' callbacks.
+    @method_decorator(transaction.non_atomic_requests)
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, extra_context)
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         # Editing is off for everyone; the change permission is what allows repairs.
@@ -376,8 +383,13 @@ class EndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         endpoint = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if endpoint is not None:
-            # The endpoint's own page is the one place that shows its token in full.
-            extra_context["webhook_url"] = request.build_absolute_uri(endpoint.webhook_path)
+            # The endpoint's own page is the one place that shows its token in full, and only
+            # to those who may change the endpoint: the URL is enough to forge certificates.
+            url = request.build_absolute_uri(endpoint.webhook_path)
+            if self.has_change_permission(request, endpoint):
+                extra_context["webhook_url"] = url
+            else:
+                extra_context["masked_webhook_url"] = url.replace(endpoint.token, endpoint.masked_token)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def has_rotate_token_permission(self, request: HttpRequest) -> bool:

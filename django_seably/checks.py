@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error
 from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import FieldDoesNotExist
+from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
 from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, DEFAULTS, PROCESSING_MODES
@@ -60,6 +61,8 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         errors.extend(_check_api_permission_classes(config["API_PERMISSION_CLASSES"]))
     if "LINK_USERS" in config:
         errors.extend(_check_link_users(config["LINK_USERS"]))
+    if "LINKABLE_USERS" in config:
+        errors.extend(_check_linkable_users(config["LINKABLE_USERS"]))
     errors.extend(_check_health_thresholds(config))
     return errors
 
@@ -198,7 +201,7 @@ def _check_api_permission_classes(paths: object) -> list[CheckMessage]:
             Error(
                 'SEABLY["API_PERMISSION_CLASSES"] must be a list of dotted paths to permission classes, '
                 f"not {paths!r}.",
-                hint='E.g. ["rest_framework.permissions.IsAdminUser"] (the default).',
+                hint='E.g. ["django_seably.api.permissions.ModelPermissions"] (the default).',
                 id="django_seably.E020",
             )
         ]
@@ -271,6 +274,56 @@ def check_database(**kwargs: Any) -> list[CheckMessage]:
             "... RETURNING, which django_seably stores every delivery with.",
             hint="Use PostgreSQL, or SQLite 3.35 or newer.",
             id="django_seably.E030",
+        )
+    ]
+
+
+def _check_linkable_users(path: object) -> list[CheckMessage]:
+    """Check that the path names a callable returning a queryset of the user model.
+
+    It is called here (building a queryset runs no query), so a mistake fails
+    ``manage.py check`` rather than the processing of a certificate.
+    """
+    if not isinstance(path, str) or not path:
+        return [
+            Error(
+                f'SEABLY["LINKABLE_USERS"] must be a dotted path to a callable, not {path!r}.',
+                hint='E.g. "django_seably.linking.active_users" (the default).',
+                id="django_seably.E025",
+            )
+        ]
+    try:
+        function = import_string(path)
+    except ImportError as error:
+        return [
+            Error(
+                f'SEABLY["LINKABLE_USERS"] names {path!r}, which cannot be imported: {error}',
+                hint="Check the spelling: a module path, a dot, and the callable's name.",
+                id="django_seably.E026",
+            )
+        ]
+    if not callable(function):
+        return [
+            Error(
+                f'SEABLY["LINKABLE_USERS"] names {path!r}, which is not callable.',
+                hint="Name a function that takes no arguments and returns a queryset of the user model.",
+                id="django_seably.E027",
+            )
+        ]
+    user_model = get_user_model()
+    try:
+        users = function()
+    except Exception as error:
+        problem = f"raises {type(error).__name__}: {error}"
+    else:
+        if isinstance(users, QuerySet) and users.model is user_model:
+            return []
+        problem = f"returns {type(users).__name__}"
+    return [
+        Error(
+            f'SEABLY["LINKABLE_USERS"] names {path!r}, which {problem}, not a queryset of {user_model._meta.label}.',
+            hint="Return e.g. get_user_model().objects.filter(is_active=True), unsliced.",
+            id="django_seably.E028",
         )
     ]
 

@@ -37,8 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "PROCESSING": "inline",
     "MAX_BODY_SIZE": 1024 * 1024,
     "CERTIFICATE_FIELDS": {},
-    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "API_PERMISSION_CLASSES": ["django_seably.api.permissions.ModelPermissions"],
     "LINK_USERS": False,
+    "LINKABLE_USERS": "django_seably.linking.active_users",
     "HEALTH_MAX_PENDING_AGE": 60,
     "HEALTH_MAX_FAILED": None,
 }
@@ -77,6 +78,11 @@ class SeablySettings:
     @property
     def LINK_USERS(self) -> bool:
         return bool(self._get("LINK_USERS"))
+
+    @property
+    def LINKABLE_USERS(self) -> str:
+        """Return the dotted path of the callable returning the users certificates may be linked to."""
+        return self._get("LINKABLE_USERS")  # type: ignore[no-any-return]
 
     @property
     def HEALTH_MAX_PENDING_AGE(self) -> int | None:

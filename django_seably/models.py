@@ -4,13 +4,13 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_seably.linking import AsciiLower
 from django_seably.redact import mask_token
 from django_seably.upsert import upsert
 
@@ -223,52 +223,6 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
             return by_id
         return self.filter(models.Q(learner_name__icontains=term) | models.Q(course_name__icontains=term))
 
-    # Linking to local users. The database folds case on both sides of each match
-    # (UPPER), so processing, seably_link_users and the Upper("learner_email") index
-    # agree, also on addresses whose case Python would fold differently. An address
-    # that several users share matches none of them: a certificate shown to the
-    # wrong person is worse than one shown to nobody.
-
-    def matching_user_pk(self, email: str) -> Any:
-        """Return the pk of the only user whose email is ``email`` (case-insensitive), else None; one query."""
-        if not email:
-            return None
-        users = _users_by_email().filter(_seably_email=Upper(models.Value(email)))
-        pks = list(users.values_list("pk", flat=True)[:2])
-        return pks[0] if len(pks) == 1 else None
-
-    def link_users(self) -> int:
-        """Link each certificate here without a user to the only user with its learner's email; return how many.
-
-        Three queries whatever the number of certificates (read, match, one UPDATE),
-        so callers pass batches of a size they choose. Certificates linked meanwhile
-        (by processing) are left as they are.
-        """
-        unlinked = dict(
-            self.filter(user__isnull=True)
-            .exclude(learner_email="")
-            .annotate(_seably_email=Upper("learner_email"))
-            .values_list("pk", "_seably_email")
-        )
-        if not unlinked:
-            return 0
-        matches: dict[str, list[Any]] = {}
-        for key, user_pk in (
-            _users_by_email().filter(_seably_email__in=set(unlinked.values())).values_list("_seably_email", "pk")
-        ):
-            matches.setdefault(key, []).append(user_pk)
-        by_user: dict[Any, list[Any]] = {}
-        for pk, key in unlinked.items():
-            if len(matches.get(key, ())) == 1:
-                by_user.setdefault(matches[key][0], []).append(pk)
-        if not by_user:
-            return 0
-        assignment = models.Case(
-            *[models.When(pk__in=pks, then=models.Value(user_pk)) for user_pk, pks in by_user.items()]
-        )
-        linked_pks = [pk for pks in by_user.values() for pk in pks]
-        return Certificate.objects.filter(pk__in=linked_pks, user__isnull=True).update(user=assignment)
-
 
 class Certificate(models.Model):
     """A certificate Seably issued, kept whole in ``data``, with searchable columns."""
@@ -311,6 +265,8 @@ class Certificate(models.Model):
         indexes = [
             # Emails are matched case-insensitively (iexact): this index serves them on PostgreSQL.
             models.Index(Upper("learner_email"), name="seably_cert_email_upper"),
+            # Linking matches emails ignoring ASCII case only (django_seably.linking): this serves it.
+            models.Index(AsciiLower("learner_email"), name="seably_cert_email_key"),
             models.Index(fields=["course_name"], name="seably_cert_course_name"),
             # With the id, "expired" (a range) ordered by id is answered from the index alone.
             models.Index(fields=["expires_on", "id"], name="seably_cert_expiry"),
@@ -321,9 +277,3 @@ class Certificate(models.Model):
 
     def __str__(self) -> str:
         return self.seably_id
-
-
-def _users_by_email() -> models.QuerySet[Any]:
-    """The project's users, each annotated with its upper-cased email (``_seably_email``)."""
-    user_model = get_user_model()
-    return user_model._default_manager.annotate(_seably_email=Upper(user_model.get_email_field_name()))

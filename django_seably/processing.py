@@ -26,6 +26,7 @@ from django.db.models import F
 from django_seably.certificates import extract_fields
 from django_seably.conf import seably_settings
 from django_seably.exceptions import ProcessingError
+from django_seably.linking import matching_user_pk
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
 from django_seably.signals import processing_failed, signal_for, webhook_received
@@ -77,12 +78,13 @@ def receive(endpoint: Endpoint, raw: bytes | bytearray, headers: Mapping[str, st
 def store_delivery(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> Delivery:
     """Store ``body`` as a new event (``pending``, or ``invalid``) or count it as a duplicate; commit.
 
-    JSON that the database refuses (a rule our parser does not know of) is
-    stored as invalid instead: a 503 would only make Seably send it again.
+    JSON that the database refuses (a ``DataError``: a rule our parser does not
+    know of) is stored as invalid instead, since a 503 would only make Seably
+    send it again. Any other database error propagates: nothing was stored.
     """
     try:
         return _store(endpoint, body, headers)
-    except (DataError, IntegrityError) as error:
+    except DataError as error:
         if not body.is_valid:
             raise
         # The transaction rolled back: nothing was stored.
@@ -212,7 +214,7 @@ def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
         )
     certificate = Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
     if seably_settings.LINK_USERS:
-        certificate.user_id = Certificate.objects.matching_user_pk(certificate.learner_email)
+        certificate.user_id = matching_user_pk(certificate.learner_email)
     if not Certificate.objects.upsert(certificate):
         return None
     return {"certificate": certificate}

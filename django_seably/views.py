@@ -13,18 +13,16 @@ from django.views.decorators.csrf import csrf_exempt
 
 from django_seably.conf import seably_settings
 from django_seably.exceptions import WebhookBodyTooLarge, WebhookRejected
+from django_seably.headers import storable_headers
 from django_seably.models import Endpoint
 from django_seably.processing import receive
-from django_seably.redact import mask_token, redact_request
+from django_seably.redact import redact_request
 
 logger = logging.getLogger(__name__)
 
 # Tokens are url-safe base64: anything else is no token, and is not looked up
 # (PostgreSQL would refuse a NUL in the query, for one).
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-#: Request headers never stored with an event: they carry the sender's credentials.
-PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -63,7 +61,7 @@ class WebhookView(View):
         return response
 
     def post(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
-        delivery = receive(endpoint, _read_body(request), _storable_headers(request, endpoint.token))
+        delivery = receive(endpoint, _read_body(request), storable_headers(request.headers, endpoint.token))
         if not delivery.body.is_valid:
             return _error(delivery.body.error, status=400)
         status = "accepted" if delivery.is_new else "duplicate"
@@ -117,24 +115,3 @@ def _read_body(request: HttpRequest) -> bytearray:
         raise too_large
     # parse_body empties a bytearray once decoded: a big body is not held twice.
     return bytearray(raw)
-
-
-#: Stored headers are for diagnosis: a bounded number, each value cut to a bounded length,
-#: so a sender's headers cannot cost more storage than its body.
-MAX_STORED_HEADERS = 50
-MAX_STORED_HEADER_LENGTH = 1024
-
-
-def _storable_headers(request: HttpRequest, token: str) -> dict[str, str]:
-    masked = mask_token(token)
-    headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        if name.lower() in PRIVATE_HEADERS:
-            continue
-        if len(headers) == MAX_STORED_HEADERS:
-            break
-        value = value.replace(token, masked).replace("\x00", "\ufffd")
-        if len(value) > MAX_STORED_HEADER_LENGTH:
-            value = value[: MAX_STORED_HEADER_LENGTH - 1] + "…"
-        headers[name] = value
-    return headers

@@ -490,6 +490,87 @@ class TestEndpointToken:
         assert seably_endpoint.token not in response.content.decode()
 
 
+class TestTokenOnlyForThoseWhoMayChangeEndpoints:
+    VIEW_ALL = ("view_endpoint", "view_webhookevent", "view_certificate")
+
+    def test_view_only_staff_sees_a_masked_url_on_the_endpoint_page(self, seably_endpoint):
+        client = staff_client(*self.VIEW_ALL)
+
+        response = client.get(change("endpoint", seably_endpoint.pk))
+
+        content = response.content.decode()
+        assert response.status_code == 200
+        assert seably_endpoint.token not in content
+        assert f"http://testserver/seably/{seably_endpoint.masked_token}/" in content
+        assert "Only users who may change endpoints see the whole URL." in content
+        assert 'data-seably-copy="seably-webhook-url"' not in content
+
+    def test_staff_who_may_change_endpoints_sees_the_url(self, seably_endpoint):
+        client = staff_client("view_endpoint", "change_endpoint")
+
+        content = client.get(change("endpoint", seably_endpoint.pk)).content.decode()
+
+        assert f"http://testserver{seably_endpoint.webhook_path}" in content
+        assert 'data-seably-copy="seably-webhook-url"' in content
+
+    @pytest.mark.parametrize(
+        "page",
+        ["endpoint list", "endpoint", "endpoint history", "event list", "event", "certificate", "index", "overview"],
+    )
+    def test_no_page_shows_the_token_to_view_only_staff(self, seably_endpoint, events, certificates, page):
+        client = staff_client(*self.VIEW_ALL)
+        url = {
+            "endpoint list": changelist("endpoint"),
+            "endpoint": change("endpoint", seably_endpoint.pk),
+            "endpoint history": reverse("admin:django_seably_endpoint_history", args=[seably_endpoint.pk]),
+            "event list": changelist("webhookevent"),
+            "event": change("webhookevent", events["processed"].pk),
+            "certificate": change("certificate", certificates["valid"].pk),
+            "index": reverse("admin:index"),
+            "overview": overview_url(),
+        }[page]
+
+        response = client.get(url)
+
+        assert response.status_code == 200
+        assert seably_endpoint.token not in response.content.decode()
+
+    def test_view_only_staff_cannot_rotate_or_edit(self, seably_endpoint):
+        client = staff_client(*self.VIEW_ALL)
+        token = seably_endpoint.token
+
+        response = client.post(change("endpoint", seably_endpoint.pk), {"name": "renamed", "is_active": "on"})
+
+        assert response.status_code == 403
+        seably_endpoint.refresh_from_db()
+        assert (seably_endpoint.name, seably_endpoint.token) == ("test", token)
+
+
+class TestEventsCannotBeDeleted:
+    def test_no_delete_action_even_for_a_superuser(self, admin_client, events):
+        response = admin_client.get(changelist("webhookevent"))
+
+        assert "delete_selected" not in offered_actions(response)
+
+    def test_the_delete_page_is_refused(self, admin_client, events):
+        response = admin_client.post(
+            reverse("admin:django_seably_webhookevent_delete", args=[events["failed"].pk]), {"post": "yes"}
+        )
+
+        assert response.status_code == 403
+        assert WebhookEvent.objects.filter(pk=events["failed"].pk).exists()
+
+    def test_posting_the_delete_action_deletes_nothing(self, events):
+        client = staff_client("view_webhookevent", "change_webhookevent", "delete_webhookevent")
+
+        client.post(
+            changelist("webhookevent"),
+            {"action": "delete_selected", "_selected_action": [events["failed"].pk], "post": "yes"},
+        )
+
+        assert WebhookEvent.objects.count() == len(events)
+
+
 class TestRotateToken:
     def post_action(self, client: Client, endpoints: list[Endpoint], **extra: str) -> Any:
         return client.post(
@@ -633,32 +714,8 @@ class TestOverview:
         assert staff_client("view_webhookevent", username="viewer").get(overview_url()).status_code == 200
 
 
-class TestEventsCannotBeDeleted:
-    """Event rows are what deduplication remembers: the admin offers no way to delete them."""
-
-    def test_no_delete_action_on_the_event_list(self, admin_client):
-        event = WebhookEventFactory.create()
-
-        response = admin_client.get(changelist("webhookevent"))
-
-        assert response.status_code == 200
-        actions = [value for value, _label in response.context["action_form"].fields["action"].choices]
-        assert "delete_selected" not in actions
-        assert "reprocess" in actions
-        response = admin_client.post(
-            changelist("webhookevent"), {"action": "delete_selected", "_selected_action": [event.pk]}
-        )
-        assert WebhookEvent.objects.filter(pk=event.pk).exists()
-
-    def test_the_delete_page_is_refused_even_to_a_superuser(self, admin_client):
-        event = WebhookEventFactory.create()
-
-        response = admin_client.post(
-            reverse("admin:django_seably_webhookevent_delete", args=[event.pk]), {"post": "yes"}
-        )
-
-        assert response.status_code == 403
-        assert WebhookEvent.objects.filter(pk=event.pk).exists()
+class TestDeletePages:
+    """No delete link for events, whose rows are what deduplication remembers; certificates keep theirs."""
 
     def test_the_event_page_shows_no_delete_link(self, admin_client):
         event = WebhookEventFactory.create()

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -45,9 +46,17 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def with_permissions(user, *codenames):
+    for codename in codenames:
+        user.user_permissions.add(Permission.objects.get(content_type__app_label="django_seably", codename=codename))
+    return user
+
+
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+    """A staff user with the permissions the API asks for: read events and certificates, reprocess events."""
+    user = django_user_model.objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+    return with_permissions(user, "view_certificate", "view_webhookevent", "change_webhookevent")
 
 
 @pytest.fixture
@@ -57,9 +66,16 @@ def member(django_user_model):
 
 @pytest.fixture
 def api(staff):
-    """A client authenticated as a staff user (the API's default permission: IsAdminUser)."""
+    """A client authenticated as a user with the API's permissions (the default: ModelPermissions)."""
     client = APIClient()
     client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
+def superuser_api(django_user_model):
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
     return client
 
 
@@ -218,6 +234,98 @@ class TestPermissions:
 
         assert response.status_code == 401
         assert response["WWW-Authenticate"] == 'Basic realm="api"'
+
+    def client_with(self, django_user_model, *codenames, is_staff=True, username="someone"):
+        user = django_user_model.objects.create_user(username, f"{username}@example.com", is_staff=is_staff)
+        client = APIClient()
+        client.force_authenticate(with_permissions(user, *codenames))
+        return client
+
+    @pytest.mark.parametrize(("method", "name", "takes"), [*ADMIN_ROUTES, ("get", "django_seably_api:schema", None)])
+    def test_staff_without_permissions_is_refused_everywhere(self, django_user_model, method, name, takes):
+        client = self.client_with(django_user_model)
+
+        response = getattr(client, method)(self.route(name, takes))
+
+        assert response.status_code == 403
+        assert b"You do not have permission to perform this action." in response.content
+        self.event.refresh_from_db()
+        assert self.event.status == "failed"
+
+    @pytest.mark.parametrize("method", ["options", "head", "post", "delete"])
+    def test_staff_without_permissions_learns_nothing_from_other_methods(self, django_user_model, method):
+        client = self.client_with(django_user_model)
+
+        assert getattr(client, method)(url(CERTIFICATES)).status_code == 403
+        assert getattr(client, method)(url("django_seably_api:event-detail", self.event.pk)).status_code == 403
+
+    def test_a_malformed_filter_is_refused_before_it_is_parsed(self, django_user_model):
+        client = self.client_with(django_user_model)
+
+        assert client.get(url(EVENTS), {"status": "nonsense"}).status_code == 403
+
+    def test_view_permissions_read_but_do_not_reprocess(self, django_user_model):
+        client = self.client_with(django_user_model, "view_certificate", "view_webhookevent")
+
+        assert client.get(url(CERTIFICATES)).status_code == 200
+        assert client.get(url("django_seably_api:certificate-detail", self.certificate.pk)).status_code == 200
+        assert client.get(url(EVENTS)).status_code == 200
+        assert client.get(url("django_seably_api:event-detail", self.event.pk)).status_code == 200
+        assert client.get(url("django_seably_api:schema")).status_code == 200
+        assert client.post(url("django_seably_api:event-reprocess", self.event.pk)).status_code == 403
+        self.event.refresh_from_db()
+        assert self.event.status == "failed"
+
+    def test_each_model_needs_its_own_view_permission(self, django_user_model):
+        client = self.client_with(django_user_model, "view_certificate")
+
+        assert client.get(url(CERTIFICATES)).status_code == 200
+        assert client.get(url(EVENTS)).status_code == 403
+        assert client.get(url("django_seably_api:event-detail", self.event.pk)).status_code == 403
+
+    def test_view_endpoint_alone_reads_nothing(self, django_user_model):
+        client = self.client_with(django_user_model, "view_endpoint", "change_endpoint")
+
+        assert client.get(url(CERTIFICATES)).status_code == 403
+        assert client.get(url(EVENTS)).status_code == 403
+
+    def test_change_webhookevent_reprocesses_and_reads_events_as_in_the_admin(self, django_user_model):
+        client = self.client_with(django_user_model, "change_webhookevent")
+
+        assert client.get(url(EVENTS)).status_code == 200
+        response = client.post(url("django_seably_api:event-reprocess", self.event.pk))
+
+        assert response.status_code == 200
+        assert response.json()["outcome"] in {"processed", "failed"}
+        assert client.get(url(CERTIFICATES)).status_code == 403
+
+    def test_permissions_matter_not_staff_status(self, django_user_model):
+        client = self.client_with(django_user_model, "view_certificate", is_staff=False)
+
+        assert client.get(url(CERTIFICATES)).status_code == 200
+
+    def test_permissions_through_a_group(self, django_user_model):
+        from django.contrib.auth.models import Group
+
+        group = Group.objects.create(name="auditors")
+        group.permissions.add(Permission.objects.get(codename="view_webhookevent"))
+        user = django_user_model.objects.create_user("auditor")
+        user.groups.add(group)
+        client = APIClient()
+        client.force_authenticate(user)
+
+        assert client.get(url(EVENTS)).status_code == 200
+
+    @pytest.mark.parametrize(("method", "name", "takes"), [*ADMIN_ROUTES, ("get", "django_seably_api:schema", None)])
+    def test_superuser_may_do_everything(self, superuser_api, method, name, takes):
+        assert getattr(superuser_api, method)(self.route(name, takes)).status_code == 200
+
+    def test_an_inactive_superuser_is_refused(self, django_user_model):
+        user = django_user_model.objects.create_superuser("gone", "gone@example.com", is_active=False)
+        client = APIClient()
+        client.force_authenticate(user)
+
+        assert client.get(url(EVENTS)).status_code == 403
 
     def test_session_login_works_and_reprocess_needs_the_csrf_token(self, staff):
         client = APIClient(enforce_csrf_checks=True)
@@ -863,9 +971,10 @@ class TestQueryCounts:
         ("name", "filters"),
         [(CERTIFICATES, {"validity": "valid", "issued_from": "2000-01-01"}), (EVENTS, {"status": "processed"})],
     )
-    def test_lists(self, api, staff, name, filters):
+    def test_lists(self, superuser_api, staff, name, filters):
         # Each certificate with its own event, each event with its own endpoint.
         CertificateFactory.create_batch(50, user=staff, issued_at=datetime.datetime(2024, 1, 1, tzinfo=UTC))
+        api = superuser_api  # a superuser's permissions cost no query
 
         assert self.count(api, url(name), page_size=5) == (1, 5)
         assert self.count(api, url(name), page_size=50) == (1, 50)
@@ -877,13 +986,14 @@ class TestQueryCounts:
         assert self.count(api, url(MINE), page_size=5) == (1, 5)
         assert self.count(api, url(MINE), page_size=50) == (1, 50)
 
-    def test_session_authentication_adds_a_constant_two(self, staff):
+    def test_session_authentication_and_permissions_add_a_constant_four(self, staff):
         CertificateFactory.create_batch(50)
         client = APIClient()
         client.login(username="staff", password="pw")
 
-        assert self.count(client, url(CERTIFICATES), page_size=5) == (3, 5)
-        assert self.count(client, url(CERTIFICATES), page_size=50) == (3, 50)
+        # The session, the user, and the user's permissions (its own, its groups').
+        assert self.count(client, url(CERTIFICATES), page_size=5) == (5, 5)
+        assert self.count(client, url(CERTIFICATES), page_size=50) == (5, 50)
 
 
 # --- the API's own pieces ---------------------------------------------------------------------
@@ -893,7 +1003,7 @@ class TestSettings:
     def test_defaults(self, settings):
         settings.SEABLY = {}
 
-        assert seably_settings.API_PERMISSION_CLASSES == ["rest_framework.permissions.IsAdminUser"]
+        assert seably_settings.API_PERMISSION_CLASSES == ["django_seably.api.permissions.ModelPermissions"]
         assert seably_settings.LINK_USERS is False
 
     def test_read_fresh(self, settings):
@@ -907,7 +1017,7 @@ class TestSettings:
 
         seably_settings.API_PERMISSION_CLASSES.append("rest_framework.permissions.AllowAny")
 
-        assert seably_settings.API_PERMISSION_CLASSES == ["rest_framework.permissions.IsAdminUser"]
+        assert seably_settings.API_PERMISSION_CLASSES == ["django_seably.api.permissions.ModelPermissions"]
 
 
 class TestParseMoment:

@@ -1,4 +1,7 @@
-"""Linking certificates to local users by email: at processing time and with ``seably_link_users``."""
+"""Linking certificates to local users by email: at processing time and with ``seably_link_users``.
+
+The matching rule itself, and links checked again when a user changes, are in tests/test_linking.py.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from django_seably.certificates import extract_fields
+from django_seably.linking import matching_user_pk
 from django_seably.models import Certificate
 from tests.factories import CertificateFactory, WebhookEventFactory, certificate_body
 
@@ -108,15 +112,18 @@ class TestAtProcessing:
 
         assert Certificate.objects.get().user == josé
 
-    def test_a_later_delivery_keeps_the_user_when_no_one_matches_any_more(self, seably_deliver, linking, ada):
+    def test_a_user_whose_email_changed_is_unlinked_and_a_later_delivery_does_not_relink(
+        self, seably_deliver, linking, ada
+    ):
         seably_deliver(body(learner_name="Ada"))
         ada.email = "ada@elsewhere.example"
         ada.save()
+        assert Certificate.objects.get().user is None
 
         seably_deliver(body(learner_name="Ada Lovelace"))
 
         certificate = Certificate.objects.get()
-        assert (certificate.learner_name, certificate.user) == ("Ada Lovelace", ada)
+        assert (certificate.learner_name, certificate.user) == ("Ada Lovelace", None)
 
     def test_a_later_delivery_keeps_a_user_linked_while_linking_was_off(self, seably_deliver, settings, ada):
         seably_deliver(body(learner_name="Ada"))
@@ -177,7 +184,7 @@ class TestUpsertKeepsTheUser:
 class TestMatchingUserPk:
     def test_one_query(self, ada):
         with CaptureQueriesContext(connection) as queries:
-            assert Certificate.objects.matching_user_pk("ADA@example.com") == ada.pk
+            assert matching_user_pk("ADA@example.com") == ada.pk
 
         assert len(queries) == 1
 
@@ -185,7 +192,7 @@ class TestMatchingUserPk:
         django_user_model.objects.create_user("nobody", "")
 
         with CaptureQueriesContext(connection) as queries:
-            assert Certificate.objects.matching_user_pk("") is None
+            assert matching_user_pk("") is None
 
         assert len(queries) == 0
 

@@ -12,7 +12,7 @@ from django_seably.checks import check_settings
 
 VALID_KEYS_HINT = (
     "Valid keys: API_PERMISSION_CLASSES, CERTIFICATE_FIELDS, HEALTH_MAX_FAILED, HEALTH_MAX_PENDING_AGE, "
-    "LINK_USERS, MAX_BODY_SIZE, PROCESSING."
+    "LINKABLE_USERS, LINK_USERS, MAX_BODY_SIZE, PROCESSING."
 )
 VALID_COLUMNS_HINT = "Valid columns: learner_email, learner_name, course_name, issued_at, expires_on, url."
 
@@ -322,4 +322,84 @@ class TestDatabase:
 
         monkeypatch.setattr(connection.features, "supports_update_conflicts_with_target", False)
         with pytest.raises(SystemCheckError, match="django_seably.E030"):
+            call_command("check")
+
+
+def staff_users():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(is_staff=True)
+
+
+def a_list_of_users():
+    return []
+
+
+def raises():
+    raise RuntimeError("boom")
+
+
+def group_queryset():
+    from django.contrib.auth.models import Group
+
+    return Group.objects.all()
+
+
+NOT_CALLABLE = "users"
+
+
+class TestLinkableUsers:
+    @pytest.mark.parametrize("path", ["django_seably.linking.active_users", "tests.test_checks.staff_users"])
+    def test_a_callable_returning_users_is_fine(self, settings, path):
+        settings.SEABLY = {"LINK_USERS": True, "LINKABLE_USERS": path}
+
+        assert check_error_codes() == []
+
+    @pytest.mark.parametrize("value", [None, "", 1, ["tests.test_checks.staff_users"], staff_users])
+    def test_not_a_dotted_path_is_e025(self, settings, value):
+        settings.SEABLY = {"LINKABLE_USERS": value}
+
+        assert check_error_codes() == ["django_seably.E025"]
+
+    @pytest.mark.parametrize("path", ["tests.test_checks.no_such_function", "no_such_module.users", "nodots"])
+    def test_not_importable_is_e026(self, settings, path):
+        settings.SEABLY = {"LINKABLE_USERS": path}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E026"]
+        assert errors[0].msg.startswith(f'SEABLY["LINKABLE_USERS"] names {path!r}, which cannot be imported: ')
+
+    def test_not_callable_is_e027(self, settings):
+        settings.SEABLY = {"LINKABLE_USERS": "tests.test_checks.NOT_CALLABLE"}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E027"]
+        assert errors[0].msg == (
+            "SEABLY[\"LINKABLE_USERS\"] names 'tests.test_checks.NOT_CALLABLE', which is not callable."
+        )
+
+    @pytest.mark.parametrize(
+        ("name", "problem"),
+        [
+            ("a_list_of_users", "returns list"),
+            ("raises", "raises RuntimeError: boom"),
+            ("group_queryset", "returns QuerySet"),
+        ],
+    )
+    def test_not_returning_a_user_queryset_is_e028(self, settings, name, problem):
+        settings.SEABLY = {"LINKABLE_USERS": f"tests.test_checks.{name}"}
+
+        errors = check_settings()
+
+        assert [error.id for error in errors] == ["django_seably.E028"]
+        assert errors[0].msg == (
+            f"SEABLY[\"LINKABLE_USERS\"] names 'tests.test_checks.{name}', which {problem}, not a queryset of auth.User."
+        )
+
+    def test_the_check_is_registered(self, settings):
+        settings.SEABLY = {"LINKABLE_USERS": "tests.test_checks.NOT_CALLABLE"}
+
+        with pytest.raises(SystemCheckError, match="django_seably.E027"):
             call_command("check")

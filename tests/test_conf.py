@@ -27,8 +27,9 @@ class TestDefaults:
             "PROCESSING": "inline",
             "MAX_BODY_SIZE": 1_048_576,
             "CERTIFICATE_FIELDS": {},
-            "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+            "API_PERMISSION_CLASSES": ["django_seably.api.permissions.ModelPermissions"],
             "LINK_USERS": False,
+            "LINKABLE_USERS": "django_seably.linking.active_users",
             "HEALTH_MAX_PENDING_AGE": 60,
             "HEALTH_MAX_FAILED": None,
         }

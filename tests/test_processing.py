@@ -476,11 +476,13 @@ class TestManyEvents:
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("reprocess", ["command", "admin"])
-def test_a_raising_on_commit_callback_does_not_stop_the_other_events(reprocess, caplog, admin_client):
+@pytest.mark.parametrize("reprocess", ["command", "admin", "admin with ATOMIC_REQUESTS"])
+def test_a_raising_on_commit_callback_does_not_stop_the_other_events(reprocess, caplog, admin_client, monkeypatch):
     """The issue's reproduction: three failed events, the first one's callback raises, the others' still run."""
     events = [WebhookEventFactory.create(failed=True) for _ in range(3)]
     ran = []
+    if reprocess == "admin with ATOMIC_REQUESTS":
+        monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
 
     def receiver(sender, event, **kwargs):
         def callback():
@@ -497,10 +499,11 @@ def test_a_raising_on_commit_callback_does_not_stop_the_other_events(reprocess, 
 
             call_command("seably_reprocess", "--failed", stdout=io.StringIO())
         else:
-            admin_client.post(
+            response = admin_client.post(
                 "/admin/django_seably/webhookevent/",
                 {"action": "reprocess", "_selected_action": [event.pk for event in events]},
             )
+            assert response.status_code == 302
     finally:
         webhook_received.disconnect(receiver)
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import OperationalError, connection, connections
 from django.test import Client
 
-from django_seably.models import Certificate, WebhookEvent
+from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.processing import process_event
 from django_seably.signals import processing_failed, webhook_received
 from tests.factories import EndpointFactory, WebhookEventFactory, certificate_body
@@ -170,3 +170,17 @@ class TestProcessingFailed:
         assert "A processing_failed receiver" in caplog.text
         assert f"raised for Seably event {event.pk}." in caplog.text
         assert "alerting is down" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_deleted_while_its_delivery_is_stored_is_503_and_stores_nothing(monkeypatch):
+    """Not dressed up as an invalid body: the database's refusal is a 503, and nothing is stored."""
+    endpoint = EndpointFactory.create()
+    gone = Endpoint(pk=endpoint.pk + 1000, token=endpoint.token)
+    monkeypatch.setattr("django_seably.views._active_endpoint", lambda token: gone)
+
+    response = Client().post(endpoint.webhook_path, data=certificate_body("SB-1"), content_type="application/json")
+
+    assert response.status_code == 503
+    assert response.json() == {"error": "Database unavailable, try again later."}
+    assert not WebhookEvent.objects.exists()

@@ -468,7 +468,7 @@ def test_stored_headers_leave_out_credentials(seably_deliver, seably_endpoint):
 
 
 def test_stored_headers_are_bounded(seably_deliver):
-    from django_seably.views import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
+    from django_seably.headers import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
 
     many = {f"X-Pad-{i}": "v" * 5000 for i in range(80)}
     seably_deliver(certificate_body(), headers=many)

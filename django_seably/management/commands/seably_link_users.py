@@ -2,10 +2,14 @@
 
 Processing links new certificates when ``SEABLY["LINK_USERS"]`` is on; this
 command catches up on the certificates stored before (or before the user signed
-up). Matching is the same as at processing time: case-insensitive, and an address
-that several users share links none of them. Work goes in batches by primary key,
-a few short queries per batch, so the command can be stopped and run again at any
-time; a certificate that already has a user is never changed.
+up, or verified their address). Matching is the same as at processing time
+(``django_seably.linking``): the same address ignoring ASCII case only, among
+``SEABLY["LINKABLE_USERS"]``, and an address that several users share links
+none of them. Work goes in batches by primary key, a few short queries per
+batch, so the command can be stopped and run again at any time. A certificate
+that already has a user is left alone, unless ``--recheck`` asks to check every
+link again (once after upgrading from a version that matched emails with the
+database's own case folding).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_seably import linking
 from django_seably.conf import seably_settings
 from django_seably.models import Certificate
 
@@ -24,7 +29,7 @@ BATCH_SIZE = 1000
 class Command(BaseCommand):
     help = (
         "Link certificates without a user to the project's user whose email matches the learner's "
-        "(case-insensitive; an address several users share links none), in batches."
+        "(ignoring ASCII case only; an address several users share links none), in batches."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -35,28 +40,42 @@ class Command(BaseCommand):
             metavar="N",
             help=f"Certificates per batch (default {BATCH_SIZE}).",
         )
+        parser.add_argument(
+            "--recheck",
+            action="store_true",
+            help="Also check linked certificates: unlink those whose user no longer matches "
+            "(or link them to the user who does).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch_size: int = options["batch_size"]
         if batch_size < 1:
             raise CommandError("--batch-size must be 1 or more.")
-        unlinked = Certificate.objects.filter(user__isnull=True).exclude(learner_email="")
-        seen = linked = 0
+        recheck: bool = options["recheck"]
+        certificates = Certificate.objects.all() if recheck else Certificate.objects.filter(user__isnull=True)
+        if not recheck:
+            certificates = certificates.exclude(learner_email="")
+        seen = changed = 0
         after: Any = None
         while True:
-            batch = unlinked.order_by("pk")
+            batch = certificates.order_by("pk")
             if after is not None:
                 batch = batch.filter(pk__gt=after)
             pks = list(batch.values_list("pk", flat=True)[:batch_size])
             if not pks:
                 break
-            linked += Certificate.objects.filter(pk__in=pks).link_users()
+            in_batch = Certificate.objects.filter(pk__in=pks)
+            changed += linking.relink_certificates(in_batch) if recheck else linking.link_unlinked(in_batch)
             seen += len(pks)
             after = pks[-1]
-        self.stdout.write(
-            f"Linked {linked} of {seen} certificate{'' if seen == 1 else 's'} without a user; "
-            f"{seen - linked} left unlinked (no user, or several users, with the learner's email)."
-        )
+        plural = "" if seen == 1 else "s"
+        if recheck:
+            self.stdout.write(f"Checked {seen} certificate{plural}; changed the user of {changed}.")
+        else:
+            self.stdout.write(
+                f"Linked {changed} of {seen} certificate{plural} without a user; "
+                f"{seen - changed} left unlinked (no user, or several users, with the learner's email)."
+            )
         if not seably_settings.LINK_USERS:
             self.stdout.write(
                 'SEABLY["LINK_USERS"] is off: new certificates are not linked, and the API\'s '
