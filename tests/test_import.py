@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -312,3 +313,31 @@ def test_processing_failed_is_not_sent_for_invalid_bodies(seably_endpoint, jsonl
         processing_failed.disconnect(on_failed)
 
     assert sent == []
+
+
+def test_a_database_failure_stops_the_import_saying_where(seably_endpoint, jsonl):
+    from django.db import OperationalError
+
+    from django_seably import processing
+
+    real = processing.store_delivery
+    calls = {"n": 0}
+
+    def failing_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OperationalError("server closed the connection")
+        return real(*args, **kwargs)
+
+    with mock.patch.object(processing, "store_delivery", failing_on_the_second), pytest.raises(CommandError) as error:
+        run(jsonl)
+
+    assert str(error.value) == (
+        f"{jsonl}:2: the database failed (server closed the connection): stopped. The bodies before this one "
+        "are stored; run the same import again to go on (they count as duplicates)."
+    )
+    assert list(WebhookEvent.objects.values_list("object_id", flat=True)) == ["SB-1"]
+
+    out, _ = run(jsonl)
+
+    assert "3 accepted" not in out and "2 accepted" in out and "2 duplicates" in out

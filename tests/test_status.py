@@ -6,11 +6,13 @@ import datetime
 import io
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.utils import timezone
 
 from django_seably.checks import check_settings
@@ -139,6 +141,16 @@ def test_negative_thresholds_are_usage_errors(db, args, message):
         run(*args)
 
     assert (str(error.value), error.value.returncode) == (message, 2)
+
+
+def test_an_unreachable_database_cannot_be_checked(db):
+    with (
+        mock.patch("django_seably.status.WebhookEvent.objects.order_by", side_effect=OperationalError("server closed")),
+        pytest.raises(CommandError) as error,
+    ):
+        run("--max-failed", "0")
+
+    assert (str(error.value), error.value.returncode) == ("The events cannot be read: server closed", 2)
 
 
 def test_a_threshold_that_is_no_number(db):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from django_seably.conf import seably_settings
 from django_seably.models import Endpoint, WebhookEvent
@@ -128,7 +129,13 @@ class Command(BaseCommand):
             self.stdout.write(f"{path}: {read:,} lines read.")
 
     def _receive(self, endpoint: Endpoint, raw: bytes, where: str, counts: _Counts) -> None:
-        delivery = receive(endpoint, raw, {"X-Seably-Import": where})
+        try:
+            delivery = receive(endpoint, raw, {"X-Seably-Import": where})
+        except DatabaseError as error:
+            raise CommandError(
+                f"{where}: the database failed ({error}): stopped. The bodies before this one are stored; "
+                "run the same import again to go on (they count as duplicates)."
+            ) from error
         if not delivery.body.is_valid:
             counts.invalid += 1
             self.stderr.write(f"{where}: {delivery.body.error} Stored as invalid event #{delivery.event.pk}.")

@@ -6,12 +6,14 @@ import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
 
 from django_seably.status import WaitingEvent, current_status, format_age
 
-#: The exit code for bad options, apart from 1 (a threshold crossed), so monitoring can tell them apart.
-USAGE_ERROR = 2
+#: The exit code when nothing could be checked (a bad option, the database unreachable), apart from
+#: 1 (a threshold crossed), so monitoring can tell them apart.
+CANNOT_CHECK = 2
 
 
 class Command(BaseCommand):
@@ -38,10 +40,13 @@ class Command(BaseCommand):
         max_pending_age: int | None = options["max_pending_age"]
         max_failed: int | None = options["max_failed"]
         if max_pending_age is not None and max_pending_age < 0:
-            raise CommandError("--max-pending-age must be 0 or more minutes.", returncode=USAGE_ERROR)
+            raise CommandError("--max-pending-age must be 0 or more minutes.", returncode=CANNOT_CHECK)
         if max_failed is not None and max_failed < 0:
-            raise CommandError("--max-failed must be 0 or more.", returncode=USAGE_ERROR)
-        status = current_status()
+            raise CommandError("--max-failed must be 0 or more.", returncode=CANNOT_CHECK)
+        try:
+            status = current_status()
+        except DatabaseError as error:
+            raise CommandError(f"The events cannot be read: {error}".strip(), returncode=CANNOT_CHECK) from error
         counts = ", ".join(f"{name} {count:,}" for name, count in status.counts.items())
         self.stdout.write(f"Events by status: {counts}.")
         self.stdout.write(f"Oldest pending: {_waiting(status.oldest_pending)}.")
