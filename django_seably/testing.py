@@ -83,16 +83,15 @@ def deliver(
     """POST ``body`` to ``endpoint``'s webhook URL, as Seably does, and return the response.
 
     A dict (or a list) is sent as JSON; a str or bytes is sent exactly as given (to
-    test invalid bodies too). Without ``endpoint``, a new active one is created. The request goes
-    through the real view, with CSRF checks on as for a real sender, and the test
-    client's response has ``.json()``. ``headers`` are sent with the request (Seably's
-    own, or ones a proxy adds).
+    test invalid bodies too). Without ``endpoint``, a new active one is created. The
+    request goes through the real view, with CSRF checks on as for a real sender, and
+    the test client's response has ``.json()``. ``headers`` are sent with the request.
 
-    Inline processing and receivers' side effects run in ``transaction.on_commit``
-    callbacks. Inside a ``TestCase`` (or a pytest-django test without
-    ``transaction=True``) the test's own transaction never commits, so those callbacks
-    are run when the request ends, as the commit of a real request would run them;
-    in a transactional test they run at the real commit.
+    Receivers' side effects (and, with ``PROCESSING = "tasks"``, the enqueueing of the
+    task) run in ``transaction.on_commit`` callbacks. Inside a ``TestCase`` (or a
+    pytest-django test without ``transaction=True``) the test's own transaction never
+    commits, so those callbacks are run when the request ends, as the commits of a
+    real request would run them; in a transactional test they run at the real commits.
     """
     from django.db import router
     from django.test import Client, TestCase
