@@ -160,6 +160,18 @@ class TestDeliver:
 
         assert committed == ["SB-1"]
 
+    def test_tasks_mode_with_the_immediate_backend_processes_during_deliver(self, seably_deliver, settings):
+        from django_seably import tasks
+
+        assert tasks.framework is not None
+        settings.SEABLY = {"PROCESSING": "tasks"}
+        settings.TASKS = {"default": {"BACKEND": f"{tasks.framework.__name__}.backends.immediate.ImmediateBackend"}}
+
+        seably_deliver(certificate_body("SB-1"))
+
+        assert WebhookEvent.objects.get().status == "processed"
+        assert Certificate.objects.get().seably_id == "SB-1"
+
     @pytest.mark.django_db(transaction=True)
     def test_works_in_a_transactional_test(self, seably_deliver):
         committed: list[str] = []
