@@ -30,6 +30,10 @@ _ATTRIBUTES: dict[str, Any] = {
 }
 
 
+#: Certificate columns whose attribute in the body has another name: either name may be given.
+_ATTRIBUTE_OF_COLUMN = {"course_name": "course_title", "expires_on": "expires_at", "url": "certificate_url"}
+
+
 def certificate_body(seably_id: str | None = None, **fields: Any) -> dict[str, Any]:
     """Return a realistic ``certificate.created`` body, as a dict, for a certificate with ``seably_id``.
 
@@ -37,9 +41,10 @@ def certificate_body(seably_id: str | None = None, **fields: Any) -> dict[str, A
     new certificate. ``fields`` set the certificate's ``attributes``, where the default
     ``CERTIFICATE_FIELDS`` mapping reads each column first: ``learner_email``,
     ``learner_name``, ``course_title``, ``issued_at``, ``expires_at`` (ISO dates or
-    datetimes), ``certificate_url``, or any other key Seably might send. ``None``
-    sends the attribute as ``null`` (its column stays empty). For another shape,
-    change the returned dict: it is a fresh copy on every call.
+    datetimes), ``certificate_url``, or any other key Seably might send; a column's
+    own name (``course_name``, ``expires_on``, ``url``) sets the attribute it is read
+    from. ``None`` sends the attribute as ``null`` (its column stays empty). For
+    another shape, change the returned dict: it is a fresh copy on every call.
     """
     if seably_id is None:
         seably_id = f"SB-{uuid.uuid4().hex[:12].upper()}"
@@ -49,7 +54,7 @@ def certificate_body(seably_id: str | None = None, **fields: Any) -> dict[str, A
         "issued_at": issued_at.isoformat(),
         "expires_at": (issued_at + datetime.timedelta(days=2 * 365)).date().isoformat(),
         "certificate_url": f"https://www.seably.com/certificates/{seably_id}.pdf",
-        **fields,
+        **{_ATTRIBUTE_OF_COLUMN.get(name, name): value for name, value in fields.items()},
     }
     return {
         "event": "certificate.created",

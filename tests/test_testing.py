@@ -73,6 +73,18 @@ class TestCertificateBody:
         assert certificate.url == "https://example.com/c.pdf"
         assert certificate.data["attributes"]["score"] == 92
 
+    def test_column_names_set_the_attributes_they_are_read_from(self, seably_deliver):
+        seably_deliver(certificate_body(course_name="Fire Fighting", expires_on="2027-01-02", url="https://e.x/c"))
+
+        certificate = Certificate.objects.get()
+        assert (certificate.course_name, certificate.expires_on, certificate.url) == (
+            "Fire Fighting",
+            datetime.date(2027, 1, 2),
+            "https://e.x/c",
+        )
+        assert set(certificate.data["attributes"]) >= {"course_title", "expires_at", "certificate_url"}
+        assert not {"course_name", "expires_on", "url"} & set(certificate.data["attributes"])
+
     def test_none_empties_a_column(self, seably_deliver):
         seably_deliver(certificate_body(expires_at=None, learner_email=None))
 
