@@ -172,6 +172,19 @@ class TestDeliver:
 
         assert committed == ["SB-1"]
 
+    def test_a_raising_on_commit_callback_raises_out_of_deliver(self, seably_deliver):
+        def receiver(sender: Any, certificate: Certificate, **kwargs: Any) -> None:
+            transaction.on_commit(lambda: 1 / 0)
+
+        certificate_created.connect(receiver, weak=False)
+        try:
+            with pytest.raises(ZeroDivisionError):
+                seably_deliver(certificate_body("SB-1"))
+        finally:
+            certificate_created.disconnect(receiver)
+
+        assert WebhookEvent.objects.get().status == "processed"
+
     def test_tasks_mode_with_the_immediate_backend_processes_during_deliver(self, seably_deliver, settings):
         from django_seably import tasks
 
