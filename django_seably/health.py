@@ -22,7 +22,10 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'django_seably.health needs django-health-check 4: pip install "django-seably[health]"'
     ) from error
 
+from django.db import connections, router
+
 from django_seably.conf import seably_settings
+from django_seably.models import WebhookEvent
 from django_seably.status import current_status
 
 
@@ -38,6 +41,15 @@ class SeablyHealthCheck(HealthCheck):  # type: ignore[misc]  # django-health-che
         if max_pending_age is None:
             max_pending_age = seably_settings.HEALTH_MAX_PENDING_AGE
         max_failed = self.max_failed if self.max_failed is not None else seably_settings.HEALTH_MAX_FAILED
-        problems = current_status().problems(max_pending_age=max_pending_age, max_failed=max_failed)
+        # The view runs synchronous checks in worker threads, outside Django's request cycle:
+        # a connection this check opens there is closed here, or it would stay open forever.
+        connection = connections[router.db_for_read(WebhookEvent)]
+        opened = connection.connection is None
+        try:
+            status = current_status()
+        finally:
+            if opened:
+                connection.close()
+        problems = status.problems(max_pending_age=max_pending_age, max_failed=max_failed)
         if problems:
             raise ServiceUnavailable(" ".join(problems))

@@ -257,6 +257,23 @@ class TestHealthCheck:
         assert text.startswith(result.format(pk=pending.pk))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_health_check_closes_a_connection_it_opened_in_a_worker_thread():
+    pytest.importorskip("health_check", reason='needs django-health-check ("health" extra)')
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from django_seably.health import SeablyHealthCheck
+
+    def check_then_say_if_closed() -> bool:
+        SeablyHealthCheck().run()
+        return connection.connection is None
+
+    with ThreadPoolExecutor(1) as executor:
+        assert executor.submit(check_then_say_if_closed).result() is True
+
+
 class TestHealthSettingsChecks:
     @pytest.mark.parametrize("key,check_id", [("HEALTH_MAX_PENDING_AGE", "E031"), ("HEALTH_MAX_FAILED", "E032")])
     @pytest.mark.parametrize("value", [-1, "10", 1.5, True, False])
