@@ -257,6 +257,7 @@ class TestHealthCheck:
         assert text.startswith(result.format(pk=pending.pk))
 
 
+@pytest.mark.postgres  # Django never closes an in-memory SQLite database's connection
 @pytest.mark.django_db(transaction=True)
 def test_the_health_check_closes_a_connection_it_opened_in_a_worker_thread():
     pytest.importorskip("health_check", reason='needs django-health-check ("health" extra)')
