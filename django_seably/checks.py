@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from typing import Any
 
 from django.conf import settings
@@ -61,6 +63,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         errors.extend(_check_link_users(config["LINK_USERS"]))
     if "LINKABLE_USERS" in config:
         errors.extend(_check_linkable_users(config["LINKABLE_USERS"]))
+    errors.extend(_check_health_thresholds(config))
     return errors
 
 
@@ -138,6 +141,10 @@ def _is_dummy(backend: object) -> bool:
 
 def _is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_certificate_fields(mapping: object) -> list[CheckMessage]:
@@ -319,3 +326,148 @@ def _check_linkable_users(path: object) -> list[CheckMessage]:
             id="django_seably.E028",
         )
     ]
+
+
+# The health check's thresholds (django_seably.health) and the deployment checks
+# (manage.py check --deploy): E031-E032, W011-W014.
+
+
+def _check_health_thresholds(config: dict[str, Any]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key, unit, check_id in (
+        ("HEALTH_MAX_PENDING_AGE", "minutes", "django_seably.E031"),
+        ("HEALTH_MAX_FAILED", "failed events", "django_seably.E032"),
+    ):
+        value = config.get(key)
+        if key in config and value is not None and not _is_count(value):
+            errors.append(
+                Error(
+                    f'SEABLY["{key}"] must be None or an int of 0 or more ({unit}), not {value!r}.',
+                    id=check_id,
+                )
+            )
+    return errors
+
+
+def check_deployment(**kwargs: Any) -> list[CheckMessage]:
+    """Return a warning for each database or task setting that makes deliveries slow or fragile in production.
+
+    Registered with ``deploy=True``: only ``manage.py check --deploy`` runs it. It reads
+    settings (and a SQLite file's header) and opens no database connection.
+    """
+    from django.db import router
+
+    from django_seably.models import Certificate, Endpoint, WebhookEvent
+
+    warnings: list[CheckMessage] = []
+    aliases = sorted({router.db_for_write(model) for model in (Endpoint, WebhookEvent, Certificate)})
+    for alias in aliases:
+        database = settings.DATABASES.get(alias, {})
+        engine = str(database.get("ENGINE", ""))
+        options = database.get("OPTIONS") or {}
+        if "sqlite" in engine or "spatialite" in engine:
+            warnings.extend(_check_sqlite(alias, database, options))
+        elif "postgres" in engine or "postgis" in engine:
+            warnings.extend(_check_postgresql(alias, options))
+    config = getattr(settings, "SEABLY", {})
+    if isinstance(config, dict) and config.get("PROCESSING") == "tasks":  # not a dict: E001
+        warnings.extend(_check_task_backend_runs_elsewhere())
+    return warnings
+
+
+def _check_sqlite(alias: str, database: dict[str, Any], options: dict[str, Any]) -> list[CheckMessage]:
+    name = str(database.get("NAME") or "")
+    if name in ("", ":memory:") or "mode=memory" in name:
+        return []  # an in-memory database has one connection: no concurrency to plan for
+    warnings: list[CheckMessage] = []
+    if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
+        warnings.append(
+            CheckWarning(
+                f'The SQLite database "{alias}" does not set OPTIONS["transaction_mode"] = "IMMEDIATE": '
+                'concurrent deliveries can fail with "database is locked" (a 503) instead of waiting their turn.',
+                hint=f'In DATABASES["{alias}"]["OPTIONS"] set "transaction_mode": "IMMEDIATE" and a "timeout" '
+                "(seconds), e.g. 20.",
+                id="django_seably.W011",
+            )
+        )
+    if not _sqlite_uses_wal(name, options):
+        warnings.append(
+            CheckWarning(
+                f'The SQLite database "{alias}" is not in WAL mode: each delivery\'s write blocks every reader '
+                "(the admin, the API) and readers block it.",
+                hint=f'In DATABASES["{alias}"]["OPTIONS"] set "init_command": "PRAGMA journal_mode=WAL;" '
+                "(the mode is then also kept in the file).",
+                id="django_seably.W012",
+            )
+        )
+    return warnings
+
+
+_WAL_COMMAND = re.compile(r"journal_mode\s*=\s*'?wal\b", re.IGNORECASE)
+
+
+def _sqlite_uses_wal(name: str, options: dict[str, Any]) -> bool:
+    """True if ``init_command`` asks for WAL, or the file says it is in WAL mode already.
+
+    WAL mode is stored in the file: bytes 18 and 19 of the header are 2
+    (https://www.sqlite.org/fileformat.html#file_format_version_numbers). Reading them
+    needs no connection, so the check neither creates nor locks the file.
+    """
+    if _WAL_COMMAND.search(str(options.get("init_command", ""))):
+        return True
+    try:
+        with open(name.removeprefix("file:").split("?")[0], "rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False  # not created yet (migrate will): nothing sets WAL for it
+    return header[18:20] == b"\x02\x02"
+
+
+def _check_postgresql(alias: str, options: dict[str, Any]) -> list[CheckMessage]:
+    if options.get("connect_timeout") or os.environ.get("PGCONNECT_TIMEOUT"):
+        return []
+    return [
+        CheckWarning(
+            f'The PostgreSQL database "{alias}" sets no OPTIONS["connect_timeout"]: while the server is '
+            "unreachable, each delivery waits for the system's TCP timeout (minutes) before its 503, "
+            "holding a web worker all that time.",
+            hint=f'In DATABASES["{alias}"]["OPTIONS"] set "connect_timeout": 5 (seconds), or PGCONNECT_TIMEOUT '
+            "in the environment.",
+            id="django_seably.W013",
+        )
+    ]
+
+
+def _check_task_backend_runs_elsewhere() -> list[CheckMessage]:
+    """Warn when "tasks" processing runs in the request after all (the DummyBackend is check W010)."""
+    from django_seably import tasks
+
+    task = tasks.process_event_task
+    if task is None or tasks.framework is None:
+        return []  # E007-E009 say what is wrong
+    try:
+        backend = tasks.framework.task_backends[task.backend]
+    except Exception:
+        return []
+    if not _is_immediate(backend):
+        return []
+    return [
+        CheckWarning(
+            f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the ImmediateBackend, '
+            "which runs each task in the request that enqueues it: processing is inline after all, "
+            "with the cost of a task.",
+            hint='Use a backend with workers (e.g. django-tasks-db and its db_worker), or set PROCESSING to "inline".',
+            id="django_seably.W014",
+        )
+    ]
+
+
+def _is_immediate(backend: object) -> bool:
+    for module in ("django.tasks.backends.immediate", "django_tasks.backends.immediate"):
+        try:
+            immediate = importlib.import_module(module).ImmediateBackend
+        except ImportError:
+            continue
+        if isinstance(backend, immediate):
+            return True
+    return False

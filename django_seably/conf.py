@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "API_PERMISSION_CLASSES": ["django_seably.api.permissions.ModelPermissions"],
     "LINK_USERS": False,
     "LINKABLE_USERS": "django_seably.linking.active_users",
+    "HEALTH_MAX_PENDING_AGE": 60,
+    "HEALTH_MAX_FAILED": None,
 }
 
 PROCESSING_MODES = ("inline", "tasks")
@@ -81,6 +83,16 @@ class SeablySettings:
     def LINKABLE_USERS(self) -> str:
         """Return the dotted path of the callable returning the users certificates may be linked to."""
         return self._get("LINKABLE_USERS")  # type: ignore[no-any-return]
+
+    @property
+    def HEALTH_MAX_PENDING_AGE(self) -> int | None:
+        """Minutes the oldest pending event may wait before the health check fails (None: not checked)."""
+        return self._get("HEALTH_MAX_PENDING_AGE")  # type: ignore[no-any-return]
+
+    @property
+    def HEALTH_MAX_FAILED(self) -> int | None:
+        """Failed events tolerated by the health check (None: not checked)."""
+        return self._get("HEALTH_MAX_FAILED")  # type: ignore[no-any-return]
 
 
 seably_settings = SeablySettings()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,11 +9,23 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from django_seably.models import Endpoint
 from django_seably.signals import certificate_created, signal_for, webhook_received
-from tests.factories import EndpointFactory
 
 PAYLOADS = Path(__file__).parent / "payloads"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Use the fixtures we ship (seably_endpoint, seably_deliver), as an integrator's suite does.
+
+    The package registers them by its pytest11 entry point; an editable install made
+    before the entry point existed lacks it, so register the plugin here unless it is.
+    """
+    from django_seably import pytest_plugin
+
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "django_seably")
+    # tests/test_testing.py runs little projects of its own.
+    config.pluginmanager.import_plugin("pytester")
 
 
 def load_payload(name: str) -> bytes:
@@ -47,27 +58,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
-def endpoint(db: None) -> Endpoint:
-    return EndpointFactory.create(name="production")
-
-
-@pytest.fixture
 def csrf_client() -> Client:
     """A client that enforces CSRF, as a real sender faces it."""
     return Client(enforce_csrf_checks=True)
-
-
-@pytest.fixture
-def post_webhook(csrf_client: Client, endpoint: Endpoint, django_capture_on_commit_callbacks: Any) -> Any:
-    """POST a body (bytes, str or JSON-able) to the endpoint's URL and return the response."""
-
-    def post(body: Any, *, to: Endpoint | None = None, **extra: Any) -> Any:
-        if not isinstance(body, bytes | str):
-            body = json.dumps(body)
-        with django_capture_on_commit_callbacks(execute=True):
-            return csrf_client.post((to or endpoint).webhook_path, data=body, content_type="application/json", **extra)
-
-    return post
 
 
 def _prototype_receiver(sender: Any, event: Any, **kwargs: Any) -> None:

@@ -91,17 +91,19 @@ def admin_user(db: None) -> User:
 
 
 @pytest.fixture
-def events(endpoint: Endpoint) -> dict[str, WebhookEvent]:
+def events(seably_endpoint: Endpoint) -> dict[str, WebhookEvent]:
     other = EndpointFactory.create(name="staging")
     return {
-        "processed": WebhookEventFactory.create(processed=True, endpoint=endpoint, payload=certificate_body("SB-1")),
-        "failed": WebhookEventFactory.create(failed=True, endpoint=endpoint, payload=certificate_body("SB-2")),
+        "processed": WebhookEventFactory.create(
+            processed=True, endpoint=seably_endpoint, payload=certificate_body("SB-1")
+        ),
+        "failed": WebhookEventFactory.create(failed=True, endpoint=seably_endpoint, payload=certificate_body("SB-2")),
         "pending": WebhookEventFactory.create(
             endpoint=other,
             payload={"event": "user.invited", "payload": {"data": {"type": "user", "id": "U-1"}}},
             received_at=timezone.now() - datetime.timedelta(days=40),
         ),
-        "invalid": invalid_event(endpoint=endpoint),
+        "invalid": invalid_event(endpoint=seably_endpoint),
     }
 
 
@@ -163,8 +165,8 @@ class TestPagesRender:
         assert response.status_code == 200
         assert escape(json.dumps(certificate.data, indent=2, ensure_ascii=False)) in response.content.decode()
 
-    def test_endpoint_page_renders(self, admin_client, endpoint):
-        assert admin_client.get(change("endpoint", endpoint.pk)).status_code == 200
+    def test_endpoint_page_renders(self, admin_client, seably_endpoint):
+        assert admin_client.get(change("endpoint", seably_endpoint.pk)).status_code == 200
 
     def test_endpoint_add_page_renders(self, admin_client):
         assert admin_client.get(add("endpoint")).status_code == 200
@@ -210,8 +212,8 @@ class TestEventFiltersAndSearch:
         ]
         assert [value for value, _ in spec.lookup_choices] == ["certificate.created", "user.invited"]
 
-    def test_endpoint_filter(self, admin_client, events, endpoint):
-        response = admin_client.get(changelist("webhookevent"), {"endpoint__id__exact": endpoint.pk})
+    def test_endpoint_filter(self, admin_client, events, seably_endpoint):
+        response = admin_client.get(changelist("webhookevent"), {"endpoint__id__exact": seably_endpoint.pk})
 
         assert set(listed(response)) == {events["processed"], events["failed"], events["invalid"]}
 
@@ -268,16 +270,16 @@ class TestCertificateFiltersAndSearch:
 
 
 class TestEndpointFiltersAndSearch:
-    def test_active_filter(self, admin_client, endpoint):
+    def test_active_filter(self, admin_client, seably_endpoint):
         inactive = EndpointFactory.create(name="old", is_active=False)
 
         assert listed(admin_client.get(changelist("endpoint"), {"is_active__exact": "0"})) == [inactive]
-        assert listed(admin_client.get(changelist("endpoint"), {"is_active__exact": "1"})) == [endpoint]
+        assert listed(admin_client.get(changelist("endpoint"), {"is_active__exact": "1"})) == [seably_endpoint]
 
-    def test_search_by_name(self, admin_client, endpoint):
+    def test_search_by_name(self, admin_client, seably_endpoint):
         EndpointFactory.create(name="staging")
 
-        assert listed(admin_client.get(changelist("endpoint"), {"q": "prod"})) == [endpoint]
+        assert listed(admin_client.get(changelist("endpoint"), {"q": "tes"})) == [seably_endpoint]
 
 
 class TestReadOnly:
@@ -319,8 +321,8 @@ class TestReadOnly:
 
 
 class TestEventPage:
-    def test_payload_is_pretty_printed(self, admin_client, post_webhook):
-        post_webhook(load_payload("certificate_created_jsonapi.json"))
+    def test_payload_is_pretty_printed(self, admin_client, seably_deliver):
+        seably_deliver(load_payload("certificate_created_jsonapi.json"))
         event = WebhookEvent.objects.get()
 
         content = admin_client.get(change("webhookevent", event.pk)).content.decode()
@@ -422,34 +424,34 @@ class TestReprocessAction:
 
 
 class TestEndpointToken:
-    def test_list_shows_only_the_masked_token(self, admin_client, endpoint):
+    def test_list_shows_only_the_masked_token(self, admin_client, seably_endpoint):
         inactive = EndpointFactory.create(is_active=False)
 
         content = admin_client.get(changelist("endpoint")).content.decode()
 
-        assert endpoint.masked_token in content
+        assert seably_endpoint.masked_token in content
         assert inactive.masked_token in content
-        assert endpoint.token not in content
+        assert seably_endpoint.token not in content
         assert inactive.token not in content
 
-    def test_change_page_shows_the_webhook_path(self, admin_client, endpoint):
-        content = admin_client.get(change("endpoint", endpoint.pk)).content.decode()
+    def test_change_page_shows_the_webhook_path(self, admin_client, seably_endpoint):
+        content = admin_client.get(change("endpoint", seably_endpoint.pk)).content.decode()
 
-        assert endpoint.webhook_path in content
-        assert f"http://testserver{endpoint.webhook_path}" in content
+        assert seably_endpoint.webhook_path in content
+        assert f"http://testserver{seably_endpoint.webhook_path}" in content
 
-    def test_change_page_of_another_endpoint_does_not_show_this_token(self, admin_client, endpoint):
+    def test_change_page_of_another_endpoint_does_not_show_this_token(self, admin_client, seably_endpoint):
         other = EndpointFactory.create()
 
         content = admin_client.get(change("endpoint", other.pk)).content.decode()
 
         assert other.token in content
-        assert endpoint.token not in content
+        assert seably_endpoint.token not in content
 
-    def test_add_page_shows_no_token(self, admin_client, endpoint):
+    def test_add_page_shows_no_token(self, admin_client, seably_endpoint):
         content = admin_client.get(add("endpoint")).content.decode()
 
-        assert endpoint.token not in content
+        assert seably_endpoint.token not in content
 
     def test_endpoint_added_in_the_admin_gets_a_token(self, admin_client):
         response = admin_client.post(add("endpoint"), {"name": "from-admin", "is_active": "on"})
@@ -459,19 +461,19 @@ class TestEndpointToken:
         assert endpoint.name == "from-admin"
         assert len(endpoint.token) >= 43
 
-    def test_editing_an_endpoint_keeps_its_token(self, admin_client, endpoint):
-        token = endpoint.token
+    def test_editing_an_endpoint_keeps_its_token(self, admin_client, seably_endpoint):
+        token = seably_endpoint.token
 
-        response = admin_client.post(change("endpoint", endpoint.pk), {"name": "renamed"})
+        response = admin_client.post(change("endpoint", seably_endpoint.pk), {"name": "renamed"})
 
         assert response.status_code == 302
-        endpoint.refresh_from_db()
-        assert (endpoint.name, endpoint.is_active, endpoint.token) == ("renamed", False, token)
+        seably_endpoint.refresh_from_db()
+        assert (seably_endpoint.name, seably_endpoint.is_active, seably_endpoint.token) == ("renamed", False, token)
 
     @pytest.mark.parametrize(
         "page", ["event list", "event", "invalid event", "certificate list", "certificate", "index", "overview"]
     )
-    def test_other_pages_never_show_the_token(self, admin_client, endpoint, events, certificates, page):
+    def test_other_pages_never_show_the_token(self, admin_client, seably_endpoint, events, certificates, page):
         url = {
             "event list": changelist("webhookevent"),
             "event": change("webhookevent", events["processed"].pk),
@@ -485,42 +487,42 @@ class TestEndpointToken:
         response = admin_client.get(url)
 
         assert response.status_code == 200
-        assert endpoint.token not in response.content.decode()
+        assert seably_endpoint.token not in response.content.decode()
 
 
 class TestTokenOnlyForThoseWhoMayChangeEndpoints:
     VIEW_ALL = ("view_endpoint", "view_webhookevent", "view_certificate")
 
-    def test_view_only_staff_sees_a_masked_url_on_the_endpoint_page(self, endpoint):
+    def test_view_only_staff_sees_a_masked_url_on_the_endpoint_page(self, seably_endpoint):
         client = staff_client(*self.VIEW_ALL)
 
-        response = client.get(change("endpoint", endpoint.pk))
+        response = client.get(change("endpoint", seably_endpoint.pk))
 
         content = response.content.decode()
         assert response.status_code == 200
-        assert endpoint.token not in content
-        assert f"http://testserver/seably/{endpoint.masked_token}/" in content
+        assert seably_endpoint.token not in content
+        assert f"http://testserver/seably/{seably_endpoint.masked_token}/" in content
         assert "Only users who may change endpoints see the whole URL." in content
         assert 'data-seably-copy="seably-webhook-url"' not in content
 
-    def test_staff_who_may_change_endpoints_sees_the_url(self, endpoint):
+    def test_staff_who_may_change_endpoints_sees_the_url(self, seably_endpoint):
         client = staff_client("view_endpoint", "change_endpoint")
 
-        content = client.get(change("endpoint", endpoint.pk)).content.decode()
+        content = client.get(change("endpoint", seably_endpoint.pk)).content.decode()
 
-        assert f"http://testserver{endpoint.webhook_path}" in content
+        assert f"http://testserver{seably_endpoint.webhook_path}" in content
         assert 'data-seably-copy="seably-webhook-url"' in content
 
     @pytest.mark.parametrize(
         "page",
         ["endpoint list", "endpoint", "endpoint history", "event list", "event", "certificate", "index", "overview"],
     )
-    def test_no_page_shows_the_token_to_view_only_staff(self, endpoint, events, certificates, page):
+    def test_no_page_shows_the_token_to_view_only_staff(self, seably_endpoint, events, certificates, page):
         client = staff_client(*self.VIEW_ALL)
         url = {
             "endpoint list": changelist("endpoint"),
-            "endpoint": change("endpoint", endpoint.pk),
-            "endpoint history": reverse("admin:django_seably_endpoint_history", args=[endpoint.pk]),
+            "endpoint": change("endpoint", seably_endpoint.pk),
+            "endpoint history": reverse("admin:django_seably_endpoint_history", args=[seably_endpoint.pk]),
             "event list": changelist("webhookevent"),
             "event": change("webhookevent", events["processed"].pk),
             "certificate": change("certificate", certificates["valid"].pk),
@@ -531,17 +533,17 @@ class TestTokenOnlyForThoseWhoMayChangeEndpoints:
         response = client.get(url)
 
         assert response.status_code == 200
-        assert endpoint.token not in response.content.decode()
+        assert seably_endpoint.token not in response.content.decode()
 
-    def test_view_only_staff_cannot_rotate_or_edit(self, endpoint):
+    def test_view_only_staff_cannot_rotate_or_edit(self, seably_endpoint):
         client = staff_client(*self.VIEW_ALL)
-        token = endpoint.token
+        token = seably_endpoint.token
 
-        response = client.post(change("endpoint", endpoint.pk), {"name": "renamed", "is_active": "on"})
+        response = client.post(change("endpoint", seably_endpoint.pk), {"name": "renamed", "is_active": "on"})
 
         assert response.status_code == 403
-        endpoint.refresh_from_db()
-        assert (endpoint.name, endpoint.token) == ("production", token)
+        seably_endpoint.refresh_from_db()
+        assert (seably_endpoint.name, seably_endpoint.token) == ("test", token)
 
 
 class TestEventsCannotBeDeleted:
@@ -577,23 +579,23 @@ class TestRotateToken:
             follow=True,
         )
 
-    def test_asks_for_confirmation_showing_masked_tokens(self, admin_client, endpoint):
-        token = endpoint.token
+    def test_asks_for_confirmation_showing_masked_tokens(self, admin_client, seably_endpoint):
+        token = seably_endpoint.token
 
-        response = self.post_action(admin_client, [endpoint])
+        response = self.post_action(admin_client, [seably_endpoint])
 
         content = response.content.decode()
         assert response.status_code == 200
-        assert endpoint.masked_token in content
+        assert seably_endpoint.masked_token in content
         assert token not in content
         assert 'name="confirm" value="yes"' in content
-        endpoint.refresh_from_db()
-        assert endpoint.token == token
+        seably_endpoint.refresh_from_db()
+        assert seably_endpoint.token == token
 
-    def test_confirmed_rotation_replaces_the_token(self, admin_client, client, endpoint):
-        old_token, old_path = endpoint.token, endpoint.webhook_path
+    def test_confirmed_rotation_replaces_the_token(self, admin_client, client, seably_endpoint):
+        old_token, old_path = seably_endpoint.token, seably_endpoint.webhook_path
 
-        response = self.post_action(admin_client, [endpoint], confirm="yes")
+        response = self.post_action(admin_client, [seably_endpoint], confirm="yes")
 
         assert shown_messages(response) == [
             (
@@ -601,45 +603,45 @@ class TestRotateToken:
                 message_levels.SUCCESS,
             )
         ]
-        endpoint.refresh_from_db()
-        assert endpoint.token != old_token
-        assert len(endpoint.token) >= 43
+        seably_endpoint.refresh_from_db()
+        assert seably_endpoint.token != old_token
+        assert len(seably_endpoint.token) >= 43
         assert client.get(old_path).status_code == 404
-        assert client.get(endpoint.webhook_path).status_code == 200
+        assert client.get(seably_endpoint.webhook_path).status_code == 200
         assert old_token not in response.content.decode()
-        assert endpoint.token not in response.content.decode()
+        assert seably_endpoint.token not in response.content.decode()
 
-    def test_rotation_is_logged_with_masked_tokens(self, admin_client, endpoint):
-        old_token = endpoint.token
-        self.post_action(admin_client, [endpoint], confirm="yes")
+    def test_rotation_is_logged_with_masked_tokens(self, admin_client, seably_endpoint):
+        old_token = seably_endpoint.token
+        self.post_action(admin_client, [seably_endpoint], confirm="yes")
 
-        endpoint.refresh_from_db()
-        (entry,) = LogEntry.objects.filter(object_id=str(endpoint.pk))
-        assert entry.change_message == f"Rotated token {old_token[:4]}… → {endpoint.masked_token}"
-        history = admin_client.get(reverse("admin:django_seably_endpoint_history", args=[endpoint.pk]))
+        seably_endpoint.refresh_from_db()
+        (entry,) = LogEntry.objects.filter(object_id=str(seably_endpoint.pk))
+        assert entry.change_message == f"Rotated token {old_token[:4]}… → {seably_endpoint.masked_token}"
+        history = admin_client.get(reverse("admin:django_seably_endpoint_history", args=[seably_endpoint.pk]))
         assert history.status_code == 200
         assert old_token not in history.content.decode()
-        assert endpoint.token not in history.content.decode()
+        assert seably_endpoint.token not in history.content.decode()
 
-    def test_rotating_several_endpoints(self, admin_client, endpoint):
+    def test_rotating_several_endpoints(self, admin_client, seably_endpoint):
         other = EndpointFactory.create()
-        tokens = {endpoint.token, other.token}
+        tokens = {seably_endpoint.token, other.token}
 
-        response = self.post_action(admin_client, [endpoint, other], confirm="yes")
+        response = self.post_action(admin_client, [seably_endpoint, other], confirm="yes")
 
         assert shown_messages(response)[0][0].startswith("Rotated the tokens of 2 endpoints")
         assert not tokens & set(Endpoint.objects.values_list("token", flat=True))
 
-    def test_view_only_staff_does_not_get_the_action(self, endpoint):
+    def test_view_only_staff_does_not_get_the_action(self, seably_endpoint):
         client = staff_client("view_endpoint")
-        token = endpoint.token
+        token = seably_endpoint.token
 
         response = client.get(changelist("endpoint"))
-        self.post_action(client, [endpoint], confirm="yes")
+        self.post_action(client, [seably_endpoint], confirm="yes")
 
         assert "rotate_token" not in offered_actions(response)
-        endpoint.refresh_from_db()
-        assert endpoint.token == token
+        seably_endpoint.refresh_from_db()
+        assert seably_endpoint.token == token
 
 
 class TestCsvExport:
@@ -689,13 +691,13 @@ class TestCsvExport:
 
 
 class TestOverview:
-    def test_overview_renders(self, admin_client, endpoint, events):
+    def test_overview_renders(self, admin_client, seably_endpoint, events):
         response = admin_client.get(overview_url())
 
         assert response.status_code == 200
         content = response.content.decode()
-        assert "production" in content
-        assert endpoint.token not in content
+        assert "test" in content
+        assert seably_endpoint.token not in content
         counts = {entry["status"]: entry["count"] for entry in response.context["statuses"]}
         assert counts == {"processed": 1, "failed": 1, "pending": 1, "invalid": 1}
         assert response.context["oldest_failed"] == events["failed"]

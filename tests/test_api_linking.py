@@ -44,24 +44,24 @@ def user_queries(queries):
 
 
 class TestAtProcessing:
-    def test_links_the_user_with_the_email_case_insensitively(self, post_webhook, linking, ada, created):
-        post_webhook(body(email="ADA@example.com"))
+    def test_links_the_user_with_the_email_case_insensitively(self, seably_deliver, linking, ada, created):
+        seably_deliver(body(email="ADA@example.com"))
 
         certificate = Certificate.objects.get()
         assert certificate.user == ada
         # Receivers see the link too.
         assert created.call_args.kwargs["certificate"].user_id == ada.pk
 
-    def test_costs_one_query_when_on(self, post_webhook, linking, ada):
+    def test_costs_one_query_when_on(self, seably_deliver, linking, ada):
         with CaptureQueriesContext(connection) as queries:
-            post_webhook(body())
+            seably_deliver(body())
 
         assert len(user_queries(queries)) == 1
 
-    def test_the_query_is_the_only_extra_statement(self, post_webhook, settings, ada):
+    def test_the_query_is_the_only_extra_statement(self, seably_deliver, settings, ada):
         def statements(seably_id):
             with CaptureQueriesContext(connection) as queries:
-                post_webhook(body(seably_id))
+                seably_deliver(body(seably_id))
             return len(queries)
 
         statements("SB-0")  # the endpoint's first delivery looks it up; the next ones do not
@@ -70,79 +70,79 @@ class TestAtProcessing:
 
         assert statements("SB-2") == off + 1
 
-    def test_costs_nothing_when_off(self, post_webhook, ada):
+    def test_costs_nothing_when_off(self, seably_deliver, ada):
         with CaptureQueriesContext(connection) as queries:
-            post_webhook(body())
+            seably_deliver(body())
 
         assert user_queries(queries) == []
         assert Certificate.objects.get().user is None
 
-    def test_no_email_costs_nothing(self, post_webhook, linking, ada):
+    def test_no_email_costs_nothing(self, seably_deliver, linking, ada):
         with CaptureQueriesContext(connection) as queries:
-            post_webhook(certificate_body("SB-1"))
+            seably_deliver(certificate_body("SB-1"))
 
         assert user_queries(queries) == []
         assert Certificate.objects.get().user is None
 
-    def test_no_user_with_the_email(self, post_webhook, linking, ada):
-        post_webhook(body(email="grace@example.com"))
+    def test_no_user_with_the_email(self, seably_deliver, linking, ada):
+        seably_deliver(body(email="grace@example.com"))
 
         assert Certificate.objects.get().user is None
 
-    def test_an_address_several_users_share_links_none(self, post_webhook, linking, ada, django_user_model):
+    def test_an_address_several_users_share_links_none(self, seably_deliver, linking, ada, django_user_model):
         django_user_model.objects.create_user("ada2", "ADA@EXAMPLE.COM")
 
-        post_webhook(body())
+        seably_deliver(body())
 
         assert Certificate.objects.get().user is None
 
-    def test_only_the_whole_address_matches(self, post_webhook, linking, django_user_model):
+    def test_only_the_whole_address_matches(self, seably_deliver, linking, django_user_model):
         django_user_model.objects.create_user("someone", "xada@example.com")
         django_user_model.objects.create_user("percent", "%@example.com")
 
-        post_webhook(body(email="ada@example.com"))
-        post_webhook(body("SB-2", email="_@example.com"))
+        seably_deliver(body(email="ada@example.com"))
+        seably_deliver(body("SB-2", email="_@example.com"))
 
         assert list(Certificate.objects.values_list("user", flat=True)) == [None, None]
 
-    def test_non_ascii_address(self, post_webhook, linking, django_user_model):
+    def test_non_ascii_address(self, seably_deliver, linking, django_user_model):
         josé = django_user_model.objects.create_user("jose", "josé@example.com")
 
-        post_webhook(body(email="josé@example.com"))
+        seably_deliver(body(email="josé@example.com"))
 
         assert Certificate.objects.get().user == josé
 
     def test_a_user_whose_email_changed_is_unlinked_and_a_later_delivery_does_not_relink(
-        self, post_webhook, linking, ada
+        self, seably_deliver, linking, ada
     ):
-        post_webhook(body(learner_name="Ada"))
+        seably_deliver(body(learner_name="Ada"))
         ada.email = "ada@elsewhere.example"
         ada.save()
         assert Certificate.objects.get().user is None
 
-        post_webhook(body(learner_name="Ada Lovelace"))
+        seably_deliver(body(learner_name="Ada Lovelace"))
 
         certificate = Certificate.objects.get()
         assert (certificate.learner_name, certificate.user) == ("Ada Lovelace", None)
 
-    def test_a_later_delivery_keeps_a_user_linked_while_linking_was_off(self, post_webhook, settings, ada):
-        post_webhook(body(learner_name="Ada"))
+    def test_a_later_delivery_keeps_a_user_linked_while_linking_was_off(self, seably_deliver, settings, ada):
+        seably_deliver(body(learner_name="Ada"))
         call_command("seably_link_users", stdout=io.StringIO())
 
-        post_webhook(body(learner_name="Ada L."))
+        seably_deliver(body(learner_name="Ada L."))
 
         assert Certificate.objects.get().user == ada
 
-    def test_a_later_delivery_links_the_user_now_matching(self, post_webhook, linking, ada, django_user_model):
-        post_webhook(body(email="grace@example.com", learner_name="Grace"))
+    def test_a_later_delivery_links_the_user_now_matching(self, seably_deliver, linking, ada, django_user_model):
+        seably_deliver(body(email="grace@example.com", learner_name="Grace"))
         grace = django_user_model.objects.create_user("grace", "Grace@Example.com")
 
-        post_webhook(body(email="grace@example.com", learner_name="Grace Hopper"))
+        seably_deliver(body(email="grace@example.com", learner_name="Grace Hopper"))
 
         assert Certificate.objects.get().user == grace
 
-    def test_deleting_the_user_unlinks(self, post_webhook, linking, ada):
-        post_webhook(body())
+    def test_deleting_the_user_unlinks(self, seably_deliver, linking, ada):
+        seably_deliver(body())
 
         ada.delete()
 

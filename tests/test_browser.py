@@ -184,7 +184,7 @@ def _fail_for_one_certificate(sender: Any, event: WebhookEvent, certificate: Cer
         raise RuntimeError(FAILING_ERROR)
 
 
-def seed_history(endpoint: Endpoint) -> None:
+def seed_history(seably_endpoint: Endpoint) -> None:
     """Certificates issued on the days before today, as processed events (factories), oldest first."""
     now = timezone.now()
     number = 500
@@ -203,7 +203,7 @@ def seed_history(endpoint: Endpoint) -> None:
                 course={"id": 100 + number % len(COURSES), "name": COURSES[number % len(COURSES)], "version": 2},
             )
             event = WebhookEventFactory.create(
-                processed=True, endpoint=endpoint, payload=body, received_at=when, processed_at=when
+                processed=True, endpoint=seably_endpoint, payload=body, received_at=when, processed_at=when
             )
             data = copy.deepcopy(body["payload"]["data"])
             CertificateFactory.create(seably_id=seably_id, data=data, event=event, **extract_fields(data))

@@ -304,10 +304,10 @@ class TestThroughTheWebhook:
             ("certificate_created_minimal.json", "SB-00000001", EMPTY),
         ],
     )
-    def test_stored_certificate_has_the_columns(self, post_webhook, sample, seably_id, expected):
+    def test_stored_certificate_has_the_columns(self, seably_deliver, sample, seably_id, expected):
         body = load_payload(sample)
 
-        response = post_webhook(body)
+        response = seably_deliver(body)
 
         assert response.status_code == 200
         certificate = Certificate.objects.get()
@@ -316,7 +316,7 @@ class TestThroughTheWebhook:
         assert {column: getattr(certificate, column) for column in expected} == expected
         assert certificate.event == WebhookEvent.objects.get()
 
-    def test_malformed_values_leave_columns_empty_and_the_event_processed(self, post_webhook):
+    def test_malformed_values_leave_columns_empty_and_the_event_processed(self, seably_deliver):
         data = {
             "type": "certificate",
             "id": "SB-BAD",
@@ -327,7 +327,7 @@ class TestThroughTheWebhook:
             "course": {"name": "c" * 256},
         }
 
-        response = post_webhook({"event": "certificate.created", "payload": {"data": data}})
+        response = seably_deliver({"event": "certificate.created", "payload": {"data": data}})
 
         assert response.status_code == 200
         assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
@@ -335,21 +335,21 @@ class TestThroughTheWebhook:
         assert {column: getattr(certificate, column) for column in EMPTY} == EMPTY
         assert certificate.data == data
 
-    def test_override_applies_to_stored_columns(self, post_webhook, settings):
+    def test_override_applies_to_stored_columns(self, seably_deliver, settings):
         settings.SEABLY = {"CERTIFICATE_FIELDS": {"course_name": ["course.id"], "learner_name": ["user.last_name"]}}
 
-        post_webhook(load_payload("certificate_created_flat.json"))
+        seably_deliver(load_payload("certificate_created_flat.json"))
 
         certificate = Certificate.objects.get()
         assert (certificate.course_name, certificate.learner_name) == ("", "Solberg")
 
-    def test_issue_date_out_of_range_in_utc_leaves_the_column_empty(self, post_webhook):
+    def test_issue_date_out_of_range_in_utc_leaves_the_column_empty(self, seably_deliver):
         body = {
             "event": "certificate.created",
             "payload": {"data": {"type": "certificate", "id": "SB-Y1", "created_at": "0001-01-01T00:00:00+01:00"}},
         }
 
-        post_webhook(body)
+        seably_deliver(body)
 
         assert WebhookEvent.objects.get().status == WebhookEvent.Status.PROCESSED
         assert Certificate.objects.get().issued_at is None

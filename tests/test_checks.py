@@ -11,7 +11,8 @@ from django.test import override_settings
 from django_seably.checks import check_settings
 
 VALID_KEYS_HINT = (
-    "Valid keys: API_PERMISSION_CLASSES, CERTIFICATE_FIELDS, LINKABLE_USERS, LINK_USERS, MAX_BODY_SIZE, PROCESSING."
+    "Valid keys: API_PERMISSION_CLASSES, CERTIFICATE_FIELDS, HEALTH_MAX_FAILED, HEALTH_MAX_PENDING_AGE, "
+    "LINKABLE_USERS, LINK_USERS, MAX_BODY_SIZE, PROCESSING."
 )
 VALID_COLUMNS_HINT = "Valid columns: learner_email, learner_name, course_name, issued_at, expires_on, url."
 

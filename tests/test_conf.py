@@ -30,6 +30,8 @@ class TestDefaults:
             "API_PERMISSION_CLASSES": ["django_seably.api.permissions.ModelPermissions"],
             "LINK_USERS": False,
             "LINKABLE_USERS": "django_seably.linking.active_users",
+            "HEALTH_MAX_PENDING_AGE": 60,
+            "HEALTH_MAX_FAILED": None,
         }
         assert PROCESSING_MODES == ("inline", "tasks")
 

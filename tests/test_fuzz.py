@@ -51,10 +51,10 @@ bodies = st.one_of(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies)
-def test_no_body_gives_a_server_error(post_webhook, body):
+def test_no_body_gives_a_server_error(seably_deliver, body):
     before = WebhookEvent.objects.count()
 
-    response = post_webhook(body)
+    response = seably_deliver(body)
 
     assert response.status_code in (200, 400), response.content
     answer = response.json()

@@ -111,15 +111,17 @@ class TestStorableHeaders:
 
 
 @pytest.mark.django_db
-def test_the_view_stores_headers_by_these_rules(post_webhook, endpoint):
-    post_webhook(
+def test_the_view_stores_headers_by_these_rules(seably_deliver, seably_endpoint):
+    seably_deliver(
         certificate_body(),
-        HTTP_X_API_KEY="live_key_123456",
-        HTTP_X_AUTH_TOKEN="tok_abcdef",
-        HTTP_X_SEABLY_SIGNATURE="sha256=abc",
-        HTTP_AUTHORIZATION="Bearer secret",
-        HTTP_USER_AGENT="Seably/1.0",
-        HTTP_X_ORIGINAL_URI=endpoint.webhook_path,
+        headers={
+            "X-Api-Key": "live_key_123456",
+            "X-Auth-Token": "tok_abcdef",
+            "X-Seably-Signature": "sha256=abc",
+            "Authorization": "Bearer secret",
+            "User-Agent": "Seably/1.0",
+            "X-Original-Uri": seably_endpoint.webhook_path,
+        },
     )
 
     headers = WebhookEvent.objects.get().headers
@@ -131,4 +133,4 @@ def test_the_view_stores_headers_by_these_rules(post_webhook, endpoint):
     text = json.dumps(headers)
     assert "live_key_123456" not in text
     assert "tok_abcdef" not in text
-    assert endpoint.token not in text
+    assert seably_endpoint.token not in text

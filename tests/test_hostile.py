@@ -366,7 +366,7 @@ def request_records() -> Iterator[list[logging.LogRecord]]:
 
 
 @pytest.mark.django_db
-def test_ten_thousand_unknown_tokens_write_nothing_and_log_no_token(client, endpoint, request_records):
+def test_ten_thousand_unknown_tokens_write_nothing_and_log_no_token(client, seably_endpoint, request_records):
     """A scan for tokens: one SELECT each, no row, at most one 404 record each, and no token in any record."""
     tokens = [secrets.token_urlsafe(32) for _ in range(10_000)]
     body = certificate_body(new_certificate_id())
@@ -417,10 +417,10 @@ def admin_user(db: None) -> User:
 
 
 @pytest.fixture
-def hostile(post_webhook: Any, endpoint: Endpoint) -> dict[str, Any]:
+def hostile(seably_deliver: Any, seably_endpoint: Endpoint) -> dict[str, Any]:
     """An endpoint named with HTML, and events whose payload values are HTML, stored through the view."""
-    endpoint.name = f"ops {SCRIPT}"
-    endpoint.save()
+    seably_endpoint.name = f"ops {SCRIPT}"
+    seably_endpoint.save()
     seably_id = f"SB-{IMAGE}"
     body = {
         "event": "certificate.created",
@@ -436,19 +436,19 @@ def hostile(post_webhook: Any, endpoint: Endpoint) -> dict[str, Any]:
             }
         },
     }
-    assert post_webhook(body).status_code == 200
+    assert seably_deliver(body).status_code == 200
 
     def explode(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
         raise RuntimeError(f"receiver failed: {SCRIPT}")
 
     webhook_received.connect(explode)
     try:
-        response = post_webhook({"event": f"user.{SCRIPT}", "payload": {"data": {"type": IMAGE, "id": "U-1"}}})
+        response = seably_deliver({"event": f"user.{SCRIPT}", "payload": {"data": {"type": IMAGE, "id": "U-1"}}})
     finally:
         webhook_received.disconnect(explode)
     assert response.status_code == 200
     return {
-        "endpoint": endpoint,
+        "endpoint": seably_endpoint,
         "certificate": Certificate.objects.get(seably_id=seably_id),
         "event": WebhookEvent.objects.get(object_id=seably_id),
         "failed": WebhookEvent.objects.get(status=Status.FAILED),
@@ -523,7 +523,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("start", ["=", "+", "-", "@"])
-def test_csv_export_neutralises_formulas_from_a_delivery(admin_client, post_webhook, start):
+def test_csv_export_neutralises_formulas_from_a_delivery(admin_client, seably_deliver, start):
     """Every cell a spreadsheet would run as a formula gets a leading ', whichever column it is in."""
     values = {
         "id": f"{start}SB-1",
@@ -533,7 +533,7 @@ def test_csv_export_neutralises_formulas_from_a_delivery(admin_client, post_webh
         "url": f"{start}cmd|' /C calc'!A0",
     }
     assert (
-        post_webhook(
+        seably_deliver(
             {"event": "certificate.created", "payload": {"data": {"type": "certificate", **values}}}
         ).status_code
         == 200
@@ -567,12 +567,12 @@ def staff_client(*permissions: str, username: str = "staff") -> Client:
 
 
 @pytest.fixture
-def rows(endpoint: Endpoint) -> dict[str, Any]:
-    event = WebhookEventFactory.create(failed=True, endpoint=endpoint)
+def rows(seably_endpoint: Endpoint) -> dict[str, Any]:
+    event = WebhookEventFactory.create(failed=True, endpoint=seably_endpoint)
     certificate = Certificate.objects.create(
         seably_id="SB-PERM", data={"type": "certificate", "id": "SB-PERM"}, event=event
     )
-    return {"endpoint": endpoint, "event": event, "certificate": certificate}
+    return {"endpoint": seably_endpoint, "event": event, "certificate": certificate}
 
 
 @pytest.mark.django_db

@@ -92,10 +92,10 @@ class TestEmailKey:
 
 class TestLookAlikesLinkNothing:
     @pytest.mark.parametrize(("user_email", "learner_email"), LOOK_ALIKES)
-    def test_at_processing(self, post_webhook, on, django_user_model, user_email, learner_email):
+    def test_at_processing(self, seably_deliver, on, django_user_model, user_email, learner_email):
         user(django_user_model, user_email)
 
-        post_webhook(certificate_body("SB-1", user={"email": learner_email}))
+        seably_deliver(certificate_body("SB-1", user={"email": learner_email}))
 
         assert Certificate.objects.get().user is None
 
@@ -145,10 +145,10 @@ def test_an_empty_address_or_one_with_nul_matches_no_one_without_a_query(django_
 
 class TestMatchesLink:
     @pytest.mark.parametrize(("user_email", "learner_email"), MATCHES)
-    def test_at_processing(self, post_webhook, on, django_user_model, user_email, learner_email):
+    def test_at_processing(self, seably_deliver, on, django_user_model, user_email, learner_email):
         owner = user(django_user_model, user_email)
 
-        post_webhook(certificate_body("SB-1", user={"email": learner_email}))
+        seably_deliver(certificate_body("SB-1", user={"email": learner_email}))
 
         assert Certificate.objects.get().user == owner
 
@@ -181,28 +181,28 @@ def test_the_cluster_folds_case_as_its_locale_says():
 
 
 class TestLinkableUsers:
-    def test_inactive_users_are_not_linked(self, post_webhook, on, django_user_model):
+    def test_inactive_users_are_not_linked(self, seably_deliver, on, django_user_model):
         user(django_user_model, "ada@example.com", is_active=False)
 
-        post_webhook(certificate_body("SB-1", user={"email": "ada@example.com"}))
+        seably_deliver(certificate_body("SB-1", user={"email": "ada@example.com"}))
 
         assert Certificate.objects.get().user is None
 
-    def test_an_inactive_user_does_not_make_an_address_shared(self, post_webhook, on, django_user_model):
+    def test_an_inactive_user_does_not_make_an_address_shared(self, seably_deliver, on, django_user_model):
         user(django_user_model, "ada@example.com", is_active=False)
         active = user(django_user_model, "ADA@example.com")
 
-        post_webhook(certificate_body("SB-1", user={"email": "ada@example.com"}))
+        seably_deliver(certificate_body("SB-1", user={"email": "ada@example.com"}))
 
         assert Certificate.objects.get().user == active
 
-    def test_a_project_callable_limits_linking(self, post_webhook, settings, django_user_model):
+    def test_a_project_callable_limits_linking(self, seably_deliver, settings, django_user_model):
         settings.SEABLY = {"LINK_USERS": True, "LINKABLE_USERS": "tests.test_linking.staff_only"}
         user(django_user_model, "ada@example.com")
         verified = user(django_user_model, "grace@example.com", is_staff=True)
 
-        post_webhook(certificate_body("SB-1", user={"email": "ada@example.com"}))
-        post_webhook(certificate_body("SB-2", user={"email": "grace@example.com"}))
+        seably_deliver(certificate_body("SB-1", user={"email": "ada@example.com"}))
+        seably_deliver(certificate_body("SB-2", user={"email": "grace@example.com"}))
 
         assert dict(Certificate.objects.values_list("seably_id", "user")) == {"SB-1": None, "SB-2": verified.pk}
 

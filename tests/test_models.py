@@ -19,11 +19,11 @@ pytestmark = pytest.mark.django_db
 URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def new_event(endpoint: Endpoint, body: bytes) -> WebhookEvent:
+def new_event(seably_endpoint: Endpoint, body: bytes) -> WebhookEvent:
     """An unsaved event for ``body``, as the view builds it."""
     parsed = parse_body(body)
     return WebhookEvent(
-        endpoint=endpoint,
+        endpoint=seably_endpoint,
         event_type=parsed.event_type,
         object_type=parsed.object_type,
         object_id=parsed.object_id,
@@ -165,9 +165,9 @@ class TestDeletingEvents:
 
 
 class TestStore:
-    def test_inserts_then_counts(self, endpoint):
+    def test_inserts_then_counts(self, seably_endpoint):
         body = b'{"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "SB-1"}}}'
-        first = new_event(endpoint, body)
+        first = new_event(seably_endpoint, body)
 
         assert WebhookEvent.objects.store(first) is True
 
@@ -177,7 +177,8 @@ class TestStore:
         assert (stored.pk, stored.delivery_count, stored.body) == (first.pk, 1, body.decode())
 
         again = new_event(
-            endpoint, b'{"payload": {"data": {"id": "SB-1", "type": "certificate"}}, "event": "certificate.created"}'
+            seably_endpoint,
+            b'{"payload": {"data": {"id": "SB-1", "type": "certificate"}}, "event": "certificate.created"}',
         )
 
         assert WebhookEvent.objects.store(again) is False
@@ -189,18 +190,18 @@ class TestStore:
         # The first delivery's body is the one kept.
         assert stored.body == body.decode()
 
-    def test_third_delivery_counts_three(self, endpoint):
+    def test_third_delivery_counts_three(self, seably_endpoint):
         body = b'{"event": "x.y"}'
         for _ in range(3):
-            event = new_event(endpoint, body)
+            event = new_event(seably_endpoint, body)
             WebhookEvent.objects.store(event)
 
         assert event.delivery_count == 3
         assert WebhookEvent.objects.get().delivery_count == 3
 
-    def test_different_bodies_are_different_events(self, endpoint):
-        first = new_event(endpoint, b'{"event": "x.y", "n": 1}')
-        second = new_event(endpoint, b'{"event": "x.y", "n": 2}')
+    def test_different_bodies_are_different_events(self, seably_endpoint):
+        first = new_event(seably_endpoint, b'{"event": "x.y", "n": 1}')
+        second = new_event(seably_endpoint, b'{"event": "x.y", "n": 2}')
 
         assert WebhookEvent.objects.store(first) is True
         assert WebhookEvent.objects.store(second) is True
@@ -208,9 +209,9 @@ class TestStore:
         assert first.pk != second.pk
         assert WebhookEvent.objects.count() == 2
 
-    def test_invalid_bodies_are_counted_too(self, endpoint):
-        first = new_event(endpoint, b"{oops")
-        again = new_event(endpoint, b"{oops")
+    def test_invalid_bodies_are_counted_too(self, seably_endpoint):
+        first = new_event(seably_endpoint, b"{oops")
+        again = new_event(seably_endpoint, b"{oops")
 
         assert WebhookEvent.objects.store(first) is True
         assert WebhookEvent.objects.store(again) is False

@@ -36,8 +36,8 @@ def failing_receiver():
     certificate_created.disconnect(receiver)
 
 
-def test_new_certificate_fires_both_signals_once(post_webhook, received, created):
-    post_webhook(certificate_body("SB-1", user={"email": "a@example.com"}))
+def test_new_certificate_fires_both_signals_once(seably_deliver, received, created):
+    seably_deliver(certificate_body("SB-1", user={"email": "a@example.com"}))
 
     event = WebhookEvent.objects.get()
     certificate = Certificate.objects.get()
@@ -51,8 +51,8 @@ def test_new_certificate_fires_both_signals_once(post_webhook, received, created
     assert certificate.data == {"type": "certificate", "id": "SB-1", "user": {"email": "a@example.com"}}
 
 
-def test_receiver_failure_rolls_back_and_marks_failed(post_webhook, failing_receiver, received):
-    response = post_webhook(certificate_body("SB-1"))
+def test_receiver_failure_rolls_back_and_marks_failed(seably_deliver, failing_receiver, received):
+    response = seably_deliver(certificate_body("SB-1"))
 
     assert response.status_code == 200
     assert response.json()["status"] == "accepted"
@@ -65,8 +65,8 @@ def test_receiver_failure_rolls_back_and_marks_failed(post_webhook, failing_rece
     assert not Certificate.objects.exists()
 
 
-def test_failure_is_logged_with_the_traceback(post_webhook, failing_receiver, caplog):
-    post_webhook(certificate_body("SB-1"))
+def test_failure_is_logged_with_the_traceback(seably_deliver, failing_receiver, caplog):
+    seably_deliver(certificate_body("SB-1"))
 
     record = next(r for r in caplog.records if r.name == "django_seably.processing")
     assert record.levelname == "ERROR"
@@ -76,8 +76,8 @@ def test_failure_is_logged_with_the_traceback(post_webhook, failing_receiver, ca
     assert record.exc_info[0] is Boom
 
 
-def test_failed_event_succeeds_on_reprocess(post_webhook, failing_receiver):
-    post_webhook(certificate_body("SB-1"))
+def test_failed_event_succeeds_on_reprocess(seably_deliver, failing_receiver):
+    seably_deliver(certificate_body("SB-1"))
     event = WebhookEvent.objects.get()
     failing_receiver["fail"] = False
 
@@ -92,8 +92,8 @@ def test_failed_event_succeeds_on_reprocess(post_webhook, failing_receiver):
     assert failing_receiver["calls"] == 2
 
 
-def test_failing_again_counts_attempts(post_webhook, failing_receiver):
-    post_webhook(certificate_body("SB-1"))
+def test_failing_again_counts_attempts(seably_deliver, failing_receiver):
+    seably_deliver(certificate_body("SB-1"))
     event = WebhookEvent.objects.get()
 
     assert process_event(event) == "failed"
@@ -104,8 +104,8 @@ def test_failing_again_counts_attempts(post_webhook, failing_receiver):
     assert not Certificate.objects.exists()
 
 
-def test_processing_a_processed_event_does_nothing(post_webhook, received):
-    post_webhook(certificate_body("SB-1"))
+def test_processing_a_processed_event_does_nothing(seably_deliver, received):
+    seably_deliver(certificate_body("SB-1"))
     event = WebhookEvent.objects.get()
 
     assert process_event(event) == "skipped"
@@ -135,11 +135,11 @@ def test_pending_event_is_processed(received, created):
     assert (event.status, event.attempts) == ("processed", 1)
 
 
-def test_second_certificate_event_updates_without_certificate_created(post_webhook, received, created):
-    post_webhook(certificate_body("SB-1", course={"name": "Old"}))
+def test_second_certificate_event_updates_without_certificate_created(seably_deliver, received, created):
+    seably_deliver(certificate_body("SB-1", course={"name": "Old"}))
     first = Certificate.objects.get()
 
-    post_webhook(certificate_body("SB-1", course={"name": "New"}))
+    seably_deliver(certificate_body("SB-1", course={"name": "New"}))
 
     certificate = Certificate.objects.get()
     assert certificate.pk == first.pk
@@ -153,10 +153,10 @@ def test_second_certificate_event_updates_without_certificate_created(post_webho
     assert WebhookEvent.objects.filter(status="processed").count() == 2
 
 
-def test_unknown_event_type_is_stored_and_signalled(post_webhook, received, created, typed_receiver):
+def test_unknown_event_type_is_stored_and_signalled(seably_deliver, received, created, typed_receiver):
     invited = typed_receiver("user.invited")
 
-    response = post_webhook(
+    response = seably_deliver(
         json.loads((__import__("pathlib").Path(__file__).parent / "payloads/user_invited_future.json").read_text())
     )
 
@@ -193,8 +193,8 @@ def test_unknown_event_type_is_stored_and_signalled(post_webhook, received, crea
         ),
     ],
 )
-def test_certificate_event_without_usable_id_fails(post_webhook, received, payload, message):
-    response = post_webhook(payload)
+def test_certificate_event_without_usable_id_fails(seably_deliver, received, payload, message):
+    response = seably_deliver(payload)
 
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
@@ -203,13 +203,13 @@ def test_certificate_event_without_usable_id_fails(post_webhook, received, paylo
     assert received.call_count == 0
 
 
-def test_numeric_certificate_id_is_kept_as_text(post_webhook):
-    post_webhook({"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": 42}}})
+def test_numeric_certificate_id_is_kept_as_text(seably_deliver):
+    seably_deliver({"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": 42}}})
 
     assert Certificate.objects.get().seably_id == "42"
 
 
-def test_on_commit_side_effects_run_only_after_success(post_webhook, failing_receiver):
+def test_on_commit_side_effects_run_only_after_success(seably_deliver, failing_receiver):
     done = []
 
     def receiver(sender, event, **kwargs):
@@ -217,9 +217,9 @@ def test_on_commit_side_effects_run_only_after_success(post_webhook, failing_rec
 
     webhook_received.connect(receiver, weak=False)
     try:
-        post_webhook(certificate_body("SB-fails"))
+        seably_deliver(certificate_body("SB-fails"))
         failing_receiver["fail"] = False
-        post_webhook(certificate_body("SB-works"))
+        seably_deliver(certificate_body("SB-works"))
     finally:
         webhook_received.disconnect(receiver)
 
@@ -227,8 +227,8 @@ def test_on_commit_side_effects_run_only_after_success(post_webhook, failing_rec
 
 
 class TestInvalidEvents:
-    def test_invalid_event_stays_invalid_on_reprocess(self, post_webhook, received):
-        post_webhook(b"{oops")
+    def test_invalid_event_stays_invalid_on_reprocess(self, seably_deliver, received):
+        seably_deliver(b"{oops")
         event = WebhookEvent.objects.get()
 
         assert process_event(event) == "invalid"
@@ -291,9 +291,9 @@ class TestInvalidEvents:
 
 class TestTasksMode:
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_event_is_stored_pending_and_handed_to_the_task(self, post_webhook, received):
+    def test_event_is_stored_pending_and_handed_to_the_task(self, seably_deliver, received):
         with mock.patch("django_seably.tasks.enqueue") as enqueue:
-            response = post_webhook(certificate_body("SB-1"))
+            response = seably_deliver(certificate_body("SB-1"))
 
         assert response.json()["status"] == "accepted"
         event = WebhookEvent.objects.get()
@@ -303,25 +303,25 @@ class TestTasksMode:
         assert received.call_count == 0
 
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_duplicate_is_not_enqueued_again(self, post_webhook):
+    def test_duplicate_is_not_enqueued_again(self, seably_deliver):
         with mock.patch("django_seably.tasks.enqueue") as enqueue:
-            post_webhook(certificate_body("SB-1"))
-            post_webhook(certificate_body("SB-1"))
+            seably_deliver(certificate_body("SB-1"))
+            seably_deliver(certificate_body("SB-1"))
 
         assert enqueue.call_count == 1
 
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_invalid_body_is_not_enqueued(self, post_webhook):
+    def test_invalid_body_is_not_enqueued(self, seably_deliver):
         with mock.patch("django_seably.tasks.enqueue") as enqueue:
-            post_webhook(b"nope")
+            seably_deliver(b"nope")
 
         enqueue.assert_not_called()
 
     @override_settings(SEABLY={"PROCESSING": "tasks"})
-    def test_enqueue_failure_leaves_the_event_pending(self, post_webhook, caplog):
+    def test_enqueue_failure_leaves_the_event_pending(self, seably_deliver, caplog):
         with mock.patch("django_seably.tasks.process_event_task") as task:
             task.enqueue.side_effect = RuntimeError("broker down")
-            response = post_webhook(certificate_body("SB-1"))
+            response = seably_deliver(certificate_body("SB-1"))
 
         assert response.status_code == 200
         event = WebhookEvent.objects.get()
@@ -339,7 +339,7 @@ class TestTasksMode:
         assert received.call_count == 1
 
 
-def test_database_refusing_json_stores_the_body_as_invalid(post_webhook):
+def test_database_refusing_json_stores_the_body_as_invalid(seably_deliver):
     from django.db import DataError
 
     real = WebhookEvent.objects.store
@@ -352,7 +352,7 @@ def test_database_refusing_json_stores_the_body_as_invalid(post_webhook):
         return real(event)
 
     with mock.patch.object(WebhookEvent.objects, "store", side_effect=refuse_valid):
-        response = post_webhook(certificate_body("SB-1"))
+        response = seably_deliver(certificate_body("SB-1"))
 
     assert response.status_code == 400
     assert response.json() == {
@@ -371,32 +371,32 @@ class TestStatementCounts:
     it; COMMIT is captured on neither. Both are added to the captured count.
     """
 
-    def count(self, post_webhook, body):
+    def count(self, seably_deliver, body):
         with (
             CaptureQueriesContext(connection) as queries,
             mock.patch.object(connection, "commit", wraps=connection.commit) as commit,
         ):
-            post_webhook(body)
+            seably_deliver(body)
             commits = commit.call_count
         return _with_transaction_control([q["sql"] for q in queries.captured_queries], commits)
 
-    def test_new_certificate_event(self, post_webhook):
-        post_webhook(certificate_body("SB-0"))
-        total, sql = self.count(post_webhook, certificate_body("SB-1"))
+    def test_new_certificate_event(self, seably_deliver):
+        seably_deliver(certificate_body("SB-0"))
+        total, sql = self.count(seably_deliver, certificate_body("SB-1"))
         # endpoint SELECT; BEGIN, event INSERT, COMMIT (stored); BEGIN, claim UPDATE,
         # certificate INSERT, COMMIT (processed)
         assert total == 8, sql
 
-    def test_duplicate(self, post_webhook):
-        post_webhook(certificate_body("SB-1"))
-        total, sql = self.count(post_webhook, certificate_body("SB-1"))
+    def test_duplicate(self, seably_deliver):
+        seably_deliver(certificate_body("SB-1"))
+        total, sql = self.count(seably_deliver, certificate_body("SB-1"))
         # endpoint SELECT; BEGIN, event INSERT counting the delivery, COMMIT; nothing processed
         assert total == 4, sql
 
-    def test_invalid_body(self, post_webhook):
-        total, sql = self.count(post_webhook, b"{oops")
+    def test_invalid_body(self, seably_deliver):
+        total, sql = self.count(seably_deliver, b"{oops")
         assert total == 4, sql
-        total, sql = self.count(post_webhook, b"{oops")
+        total, sql = self.count(seably_deliver, b"{oops")
         assert total == 4, sql
 
     def test_reprocess_of_a_failed_event(self, received):
@@ -512,12 +512,12 @@ def test_a_raising_on_commit_callback_does_not_stop_the_other_events(reprocess, 
     assert f"An on_commit callback raised after Seably event {events[0].pk} was processed." in caplog.text
 
 
-def test_a_duplicate_from_another_endpoint_counts_on_the_first(post_webhook, endpoint):
-    first = post_webhook(certificate_body("SB-1")).json()
+def test_a_duplicate_from_another_endpoint_counts_on_the_first(seably_deliver, seably_endpoint):
+    first = seably_deliver(certificate_body("SB-1")).json()
     other = EndpointFactory.create(name="other")
 
-    again = post_webhook(certificate_body("SB-1"), to=other).json()
+    again = seably_deliver(certificate_body("SB-1"), endpoint=other).json()
 
     assert again == {"status": "duplicate", "event_id": first["event_id"]}
     event = WebhookEvent.objects.get()
-    assert (event.endpoint, event.delivery_count) == (endpoint, 2)
+    assert (event.endpoint, event.delivery_count) == (seably_endpoint, 2)

@@ -92,16 +92,16 @@ def test_certificates_are_kept_with_their_link_to_the_event():
     assert_pruned(certificate.event)
 
 
-def test_a_resend_of_a_pruned_event_is_still_a_duplicate(post_webhook, received, created):
+def test_a_resend_of_a_pruned_event_is_still_a_duplicate(seably_deliver, received, created):
     body = certificate_body("SB-1", course={"name": "Enclosed Space Entry"})
-    first = post_webhook(body).json()
+    first = seably_deliver(body).json()
     WebhookEvent.objects.update(received_at=timezone.now() - 90 * DAY)
     prune("--older-than", "30")
     received.reset_mock()
     created.reset_mock()
 
     # Seably resends it months later, keys in another order: the same JSON.
-    again = post_webhook(json.dumps(body, sort_keys=True, indent=2)).json()
+    again = seably_deliver(json.dumps(body, sort_keys=True, indent=2)).json()
 
     assert again == {"status": "duplicate", "event_id": first["event_id"]}
     event = WebhookEvent.objects.get()

@@ -136,72 +136,72 @@ class TestErrorPathsLogNoToken:
         assert endpoint.token not in response.content.decode()
 
     @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS"])
-    def test_method_not_allowed(self, client, endpoint, logs, method):
-        response = client.generic(method, endpoint.webhook_path, data="{}")
+    def test_method_not_allowed(self, client, seably_endpoint, logs, method):
+        response = client.generic(method, seably_endpoint.webhook_path, data="{}")
 
         assert response.status_code == 405
-        assert request_messages(logs) == [f"{phrase(405)}: /seably/{endpoint.masked_token}/"]
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert request_messages(logs) == [f"{phrase(405)}: /seably/{seably_endpoint.masked_token}/"]
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
 
-    def test_invalid_body(self, post_webhook, endpoint, logs):
-        response = post_webhook(b"{oops")
+    def test_invalid_body(self, seably_deliver, seably_endpoint, logs):
+        response = seably_deliver(b"{oops")
 
         assert response.status_code == 400
-        assert request_messages(logs) == [f"Bad Request: /seably/{endpoint.masked_token}/"]
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert request_messages(logs) == [f"Bad Request: /seably/{seably_endpoint.masked_token}/"]
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
 
-    def test_invalid_body_quoting_the_path(self, post_webhook, endpoint, logs):
+    def test_invalid_body_quoting_the_path(self, seably_deliver, seably_endpoint, logs):
         # The body itself is stored as sent; only what is logged and answered is checked here.
-        response = post_webhook(f'{{"event": 1, "path": "{endpoint.webhook_path}"}}')
+        response = seably_deliver(f'{{"event": 1, "path": "{seably_endpoint.webhook_path}"}}')
 
         assert response.status_code == 400
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
 
     @override_settings(SEABLY={"MAX_BODY_SIZE": 10})
-    def test_body_too_large(self, post_webhook, endpoint, logs):
-        response = post_webhook(certificate_body())
+    def test_body_too_large(self, seably_deliver, seably_endpoint, logs):
+        response = seably_deliver(certificate_body())
 
         assert response.status_code == 413
-        assert request_messages(logs) == [f"{phrase(413)}: /seably/{endpoint.masked_token}/"]
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert request_messages(logs) == [f"{phrase(413)}: /seably/{seably_endpoint.masked_token}/"]
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
 
-    def test_database_unavailable(self, client, endpoint, logs):
+    def test_database_unavailable(self, client, seably_endpoint, logs):
         with mock.patch("django_seably.views._active_endpoint", side_effect=OperationalError("down")):
-            response = client.post(endpoint.webhook_path, data="{}", content_type="application/json")
+            response = client.post(seably_endpoint.webhook_path, data="{}", content_type="application/json")
 
         assert response.status_code == 503
-        assert request_messages(logs) == [f"Service Unavailable: /seably/{endpoint.masked_token}/"]
+        assert request_messages(logs) == [f"Service Unavailable: /seably/{seably_endpoint.masked_token}/"]
         warnings = [record for record in logs.records if record.name == "django_seably.views"]
         assert [record.getMessage() for record in warnings] == ["Database unavailable; answered 503."]
         assert warnings[0].exc_info is not None
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
 
     @pytest.mark.filterwarnings(MAILERS_WARNING)
-    def test_database_unavailable_error_report_has_no_token(self, client, endpoint, logs, settings, mailoutbox):
+    def test_database_unavailable_error_report_has_no_token(self, client, seably_endpoint, logs, settings, mailoutbox):
         settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
 
         with mock.patch("django_seably.views._active_endpoint", side_effect=OperationalError("down")):
-            client.post(endpoint.webhook_path, data="{}", content_type="application/json")
+            client.post(seably_endpoint.webhook_path, data="{}", content_type="application/json")
 
         assert len(mailoutbox) == 1
         report = mailoutbox[0]
-        assert report.subject.endswith(f"Service Unavailable: /seably/{endpoint.masked_token}/")
-        assert f"/seably/{endpoint.masked_token}/" in report.body
-        assert endpoint.token not in report.subject
-        assert endpoint.token not in report.body
+        assert report.subject.endswith(f"Service Unavailable: /seably/{seably_endpoint.masked_token}/")
+        assert f"/seably/{seably_endpoint.masked_token}/" in report.body
+        assert seably_endpoint.token not in report.subject
+        assert seably_endpoint.token not in report.body
 
-    def test_receiver_failure(self, post_webhook, endpoint, logs):
+    def test_receiver_failure(self, seably_deliver, seably_endpoint, logs):
         def explode(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
             raise RuntimeError(f"receiver failed on event {event.pk}")
 
         webhook_received.connect(explode)
         try:
-            response = post_webhook(certificate_body())
+            response = seably_deliver(certificate_body())
         finally:
             webhook_received.disconnect(explode)
 
@@ -213,25 +213,25 @@ class TestErrorPathsLogNoToken:
             f"Processing Seably event {event.pk} (certificate.created) failed."
         ]
         assert "RuntimeError: receiver failed on event" in logs.text
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in event.last_error
-        assert endpoint.token not in json.dumps(event.headers)
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in event.last_error
+        assert seably_endpoint.token not in json.dumps(event.headers)
 
     @pytest.mark.parametrize("suffix", ["/extra/", "/extra", "/a/b/c/"])
-    def test_unresolved_url_under_the_webhook_prefix(self, client, endpoint, logs, suffix):
-        response = client.post(f"/seably/{endpoint.token}{suffix}", data="{}", content_type="application/json")
+    def test_unresolved_url_under_the_webhook_prefix(self, client, seably_endpoint, logs, suffix):
+        response = client.post(f"/seably/{seably_endpoint.token}{suffix}", data="{}", content_type="application/json")
 
         assert response.status_code == 404
-        assert request_messages(logs) == [f"Not Found: /seably/{endpoint.masked_token}{suffix}"]
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert request_messages(logs) == [f"Not Found: /seably/{seably_endpoint.masked_token}{suffix}"]
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
 
-    def test_unresolved_url_request_on_the_record_is_redacted(self, client, endpoint, logs):
-        client.post(f"/seably/{endpoint.token}/extra/", data="{}", content_type="application/json")
+    def test_unresolved_url_request_on_the_record_is_redacted(self, client, seably_endpoint, logs):
+        client.post(f"/seably/{seably_endpoint.token}/extra/", data="{}", content_type="application/json")
 
         (record,) = [record for record in logs.records if record.name == "django.request"]
-        assert record.request.path == f"/seably/{endpoint.masked_token}/extra/"
-        assert record.request.META["PATH_INFO"] == f"/seably/{endpoint.masked_token}/extra/"
+        assert record.request.path == f"/seably/{seably_endpoint.masked_token}/extra/"
+        assert record.request.META["PATH_INFO"] == f"/seably/{seably_endpoint.masked_token}/extra/"
 
     def test_a_redacted_query_string_and_cookie_can_still_be_read(self, rf):
         # Django encodes these back to bytes (latin-1) when GET and COOKIES are first read.
@@ -244,21 +244,21 @@ class TestErrorPathsLogNoToken:
         assert request.path == f"/seably/{TOKEN[:4]}…/extra/"
 
     @pytest.mark.filterwarnings(MAILERS_WARNING)
-    def test_disallowed_host(self, client, endpoint, logs, settings, mailoutbox):
+    def test_disallowed_host(self, client, seably_endpoint, logs, settings, mailoutbox):
         settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
 
         response = client.post(
-            endpoint.webhook_path, data="{}", content_type="application/json", HTTP_HOST="evil.example"
+            seably_endpoint.webhook_path, data="{}", content_type="application/json", HTTP_HOST="evil.example"
         )
 
         assert response.status_code == 400
         (record,) = [record for record in logs.records if record.name == "django.security.DisallowedHost"]
-        assert record.request.path == f"/seably/{endpoint.masked_token}/"
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert record.request.path == f"/seably/{seably_endpoint.masked_token}/"
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
         assert len(mailoutbox) == 1
-        assert endpoint.token not in mailoutbox[0].body
-        assert f"/seably/{endpoint.masked_token}/" in mailoutbox[0].body
+        assert seably_endpoint.token not in mailoutbox[0].body
+        assert f"/seably/{seably_endpoint.masked_token}/" in mailoutbox[0].body
 
     def test_token_of_impossible_shape(self, client, logs):
         token = TOKEN + ".json"
@@ -269,13 +269,13 @@ class TestErrorPathsLogNoToken:
         assert request_messages(logs) == [f"Not Found: /seably/{token[:4]}…/"]
         assert_not_logged(logs, TOKEN)
 
-    def test_ready_check_logs_nothing_with_the_token(self, client, endpoint, logs):
-        response = client.get(endpoint.webhook_path)
+    def test_ready_check_logs_nothing_with_the_token(self, client, seably_endpoint, logs):
+        response = client.get(seably_endpoint.webhook_path)
 
         assert response.status_code == 200
         assert request_messages(logs) == []
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
 
 
 class TestErrorBodies:

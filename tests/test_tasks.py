@@ -208,8 +208,8 @@ class TestImmediateBackend:
         settings.SEABLY = TASKS_MODE
         settings.TASKS = {"default": {"BACKEND": IMMEDIATE}}
 
-    def test_the_event_is_processed_exactly_as_inline(self, post_webhook, received, created):
-        response = post_webhook(certificate_body("SB-1", user={"email": "a@example.com"}))
+    def test_the_event_is_processed_exactly_as_inline(self, seably_deliver, received, created):
+        response = seably_deliver(certificate_body("SB-1", user={"email": "a@example.com"}))
 
         assert (response.status_code, response.json()["status"]) == (200, "accepted")
         event = WebhookEvent.objects.get()
@@ -224,8 +224,8 @@ class TestImmediateBackend:
         assert received.call_count == created.call_count == 1
         assert created.call_args.kwargs["certificate"].pk == certificate.pk
 
-    def test_a_receiver_that_raises_fails_the_event_and_seably_still_gets_2xx(self, post_webhook, failing_received):
-        response = post_webhook(certificate_body("SB-1"))
+    def test_a_receiver_that_raises_fails_the_event_and_seably_still_gets_2xx(self, seably_deliver, failing_received):
+        response = seably_deliver(certificate_body("SB-1"))
 
         assert (response.status_code, response.json()["status"]) == (200, "accepted")
         event = WebhookEvent.objects.get()
@@ -233,9 +233,9 @@ class TestImmediateBackend:
         assert "receiver exploded" in event.last_error
         assert not Certificate.objects.exists()
 
-    def test_a_duplicate_runs_no_task(self, post_webhook, received):
-        post_webhook(certificate_body("SB-1"))
-        response = post_webhook(certificate_body("SB-1"))
+    def test_a_duplicate_runs_no_task(self, seably_deliver, received):
+        seably_deliver(certificate_body("SB-1"))
+        response = seably_deliver(certificate_body("SB-1"))
 
         assert response.json()["status"] == "duplicate"
         assert received.call_count == 1
@@ -251,8 +251,8 @@ class TestQueuedTask:
         settings.SEABLY = TASKS_MODE
         settings.TASKS = {"default": {"BACKEND": DUMMY}}
 
-    def test_one_task_per_event_after_the_commit(self, post_webhook, received):
-        response = post_webhook(certificate_body("SB-1"))
+    def test_one_task_per_event_after_the_commit(self, seably_deliver, received):
+        response = seably_deliver(certificate_body("SB-1"))
 
         event = WebhookEvent.objects.get()
         assert response.json() == {"status": "accepted", "event_id": event.pk}
@@ -266,8 +266,8 @@ class TestQueuedTask:
         assert tasks.process_event_task is not None
         assert import_string(tasks.process_event_task.module_path) is tasks.process_event_task
 
-    def test_running_the_task_twice_processes_the_event_once(self, post_webhook, received, created):
-        post_webhook(certificate_body("SB-1"))
+    def test_running_the_task_twice_processes_the_event_once(self, seably_deliver, received, created):
+        seably_deliver(certificate_body("SB-1"))
         (result,) = dummy_results()
 
         assert result.task.call(*result.args) == "processed"
@@ -304,9 +304,9 @@ class TestEnqueueFailure:
         settings.SEABLY = TASKS_MODE
         settings.TASKS = {"default": {"BACKEND": BROKEN}}
 
-    def test_the_event_stays_pending_until_the_sweep(self, post_webhook, received, caplog):
+    def test_the_event_stays_pending_until_the_sweep(self, seably_deliver, received, caplog):
         with caplog.at_level(logging.ERROR, logger="django_seably.tasks"):
-            response = post_webhook(certificate_body("SB-1"))
+            response = seably_deliver(certificate_body("SB-1"))
 
         assert (response.status_code, response.json()["status"]) == (200, "accepted")
         event = WebhookEvent.objects.get()
@@ -328,11 +328,11 @@ class TestEnqueueFailure:
         assert Certificate.objects.get().event_id == event.pk
         assert received.call_count == 1
 
-    def test_without_a_task_the_log_says_why(self, post_webhook, monkeypatch, caplog):
+    def test_without_a_task_the_log_says_why(self, seably_deliver, monkeypatch, caplog):
         monkeypatch.setattr(tasks, "process_event_task", None)
         monkeypatch.setattr(tasks, "task_error", "InvalidTaskBackend: The connection 'default' doesn't exist.")
 
-        post_webhook(certificate_body("SB-1"))
+        seably_deliver(certificate_body("SB-1"))
 
         assert WebhookEvent.objects.get().status == "pending"
         assert "RuntimeError: InvalidTaskBackend: The connection 'default' doesn't exist." in caplog.text

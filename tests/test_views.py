@@ -17,15 +17,15 @@ from tests.factories import EndpointFactory, certificate_body
 pytestmark = pytest.mark.django_db
 
 
-def test_new_event_is_accepted_stored_and_processed(post_webhook, endpoint):
+def test_new_event_is_accepted_stored_and_processed(seably_deliver, seably_endpoint):
     body = load_payload("certificate_created_flat.json")
 
-    response = post_webhook(body)
+    response = seably_deliver(body)
 
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
     assert response.json() == {"status": "accepted", "event_id": event.pk}
-    assert event.endpoint == endpoint
+    assert event.endpoint == seably_endpoint
     assert event.event_type == "certificate.created"
     assert event.object_type == "certificate"
     assert event.object_id == "SB-00000042"
@@ -38,14 +38,16 @@ def test_new_event_is_accepted_stored_and_processed(post_webhook, endpoint):
     assert Certificate.objects.get().seably_id == "SB-00000042"
 
 
-def test_no_csrf_token_and_any_content_type(csrf_client, endpoint):
-    response = csrf_client.post(endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="text/plain")
+def test_no_csrf_token_and_any_content_type(csrf_client, seably_endpoint):
+    response = csrf_client.post(
+        seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="text/plain"
+    )
 
     assert response.status_code == 200
 
 
-def test_url_without_trailing_slash_is_accepted(csrf_client, endpoint):
-    path = endpoint.webhook_path.rstrip("/")
+def test_url_without_trailing_slash_is_accepted(csrf_client, seably_endpoint):
+    path = seably_endpoint.webhook_path.rstrip("/")
 
     response = csrf_client.post(path, data=json.dumps(certificate_body()), content_type="application/json")
 
@@ -53,14 +55,16 @@ def test_url_without_trailing_slash_is_accepted(csrf_client, endpoint):
     assert response.json()["status"] == "accepted"
 
 
-def test_webhook_url_is_reversible(endpoint):
-    assert reverse("django_seably:webhook", kwargs={"token": endpoint.token}) == f"/seably/{endpoint.token}/"
+def test_webhook_url_is_reversible(seably_endpoint):
+    assert (
+        reverse("django_seably:webhook", kwargs={"token": seably_endpoint.token}) == f"/seably/{seably_endpoint.token}/"
+    )
 
 
-def test_duplicate_body_increments_delivery_count(post_webhook):
-    first = post_webhook(certificate_body()).json()
+def test_duplicate_body_increments_delivery_count(seably_deliver):
+    first = seably_deliver(certificate_body()).json()
 
-    response = post_webhook(certificate_body())
+    response = seably_deliver(certificate_body())
 
     assert response.status_code == 200
     assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
@@ -69,29 +73,31 @@ def test_duplicate_body_increments_delivery_count(post_webhook):
     assert event.attempts == 1
 
 
-def test_duplicate_ignores_key_order_and_whitespace(post_webhook):
-    first = post_webhook('{"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "X"}}}')
+def test_duplicate_ignores_key_order_and_whitespace(seably_deliver):
+    first = seably_deliver('{"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "X"}}}')
 
-    response = post_webhook('{ "payload" : {"data":{"id":"X","type":"certificate"}},\n "event":"certificate.created"}')
+    response = seably_deliver(
+        '{ "payload" : {"data":{"id":"X","type":"certificate"}},\n "event":"certificate.created"}'
+    )
 
     assert response.json() == {"status": "duplicate", "event_id": first.json()["event_id"]}
 
 
-def test_duplicate_is_not_processed_twice(post_webhook, received, created):
-    post_webhook(certificate_body())
-    post_webhook(certificate_body())
-    post_webhook(certificate_body())
+def test_duplicate_is_not_processed_twice(seably_deliver, received, created):
+    seably_deliver(certificate_body())
+    seably_deliver(certificate_body())
+    seably_deliver(certificate_body())
 
     assert received.call_count == 1
     assert created.call_count == 1
     assert WebhookEvent.objects.get().delivery_count == 3
 
 
-def test_same_body_on_another_endpoint_is_a_duplicate_of_the_first(post_webhook, endpoint):
+def test_same_body_on_another_endpoint_is_a_duplicate_of_the_first(seably_deliver, seably_endpoint):
     other = EndpointFactory.create()
-    first = post_webhook(certificate_body()).json()
+    first = seably_deliver(certificate_body()).json()
 
-    response = post_webhook(certificate_body(), to=other)
+    response = seably_deliver(certificate_body(), endpoint=other)
 
     assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
 
@@ -128,8 +134,8 @@ def test_same_body_on_another_endpoint_is_a_duplicate_of_the_first(post_webhook,
         (b'{"event": "' + b"e" * 256 + b'"}', '"event" is longer than 255 characters.'),
     ],
 )
-def test_invalid_body_is_stored_and_answered_400(post_webhook, received, body, error):
-    response = post_webhook(body)
+def test_invalid_body_is_stored_and_answered_400(seably_deliver, received, body, error):
+    response = seably_deliver(body)
 
     assert response.status_code == 400
     assert response.json() == {"error": error}
@@ -143,10 +149,10 @@ def test_invalid_body_is_stored_and_answered_400(post_webhook, received, body, e
     assert received.call_count == 0
 
 
-def test_invalid_utf8_keeps_exact_bytes_and_readable_text(post_webhook):
+def test_invalid_utf8_keeps_exact_bytes_and_readable_text(seably_deliver):
     body = b'{"event": "caf\xe9"}'
 
-    post_webhook(body)
+    seably_deliver(body)
 
     event = WebhookEvent.objects.get()
     assert event.raw_body is not None
@@ -154,45 +160,45 @@ def test_invalid_utf8_keeps_exact_bytes_and_readable_text(post_webhook):
     assert event.body == '{"event": "caf\ufffd"}'
 
 
-def test_repeated_invalid_body_is_stored_once(post_webhook):
+def test_repeated_invalid_body_is_stored_once(seably_deliver):
     for _ in range(3):
-        response = post_webhook(b"{oops")
+        response = seably_deliver(b"{oops")
         assert response.status_code == 400
 
     event = WebhookEvent.objects.get()
     assert event.delivery_count == 3
 
 
-def test_different_invalid_bodies_are_stored_apart(post_webhook):
-    post_webhook(b"{oops")
-    post_webhook(b"{oops ")
+def test_different_invalid_bodies_are_stored_apart(seably_deliver):
+    seably_deliver(b"{oops")
+    seably_deliver(b"{oops ")
 
     assert WebhookEvent.objects.count() == 2
 
 
-def test_utf8_bom_is_accepted_and_kept(post_webhook):
+def test_utf8_bom_is_accepted_and_kept(seably_deliver):
     body = "\ufeff" + json.dumps(certificate_body())
 
-    response = post_webhook(body.encode())
+    response = seably_deliver(body.encode())
 
     assert response.status_code == 200
     assert WebhookEvent.objects.get().body == body
 
 
 @pytest.mark.parametrize("depth", [101, 5000, 100_000])
-def test_deep_nesting_is_invalid_not_an_error(post_webhook, depth):
+def test_deep_nesting_is_invalid_not_an_error(seably_deliver, depth):
     body = '{"event": "x", "deep": ' + "[" * depth + "]" * depth + "}"
 
-    response = post_webhook(body)
+    response = seably_deliver(body)
 
     assert response.status_code == 400
     assert "nested deeper than 100 levels" in response.json()["error"]
 
 
-def test_nesting_at_the_limit_is_accepted(post_webhook):
+def test_nesting_at_the_limit_is_accepted(seably_deliver):
     body = '{"event": "x", "deep": ' + "[" * 99 + "]" * 99 + "}"
 
-    assert post_webhook(body).status_code == 200
+    assert seably_deliver(body).status_code == 200
 
 
 def chunked(stream: Any) -> Any:
@@ -200,26 +206,26 @@ def chunked(stream: Any) -> Any:
     return {"wsgi.input": stream, "wsgi.input_terminated": True}
 
 
-def test_huge_numbers(post_webhook):
+def test_huge_numbers(seably_deliver):
     big_int = "9" * 4000
-    response = post_webhook('{"event": "x.y", "n": ' + big_int + ', "f": 1e308, "tiny": 1e-400}')
+    response = seably_deliver('{"event": "x.y", "n": ' + big_int + ', "f": 1e308, "tiny": 1e-400}')
     assert response.status_code == 200
     payload = WebhookEvent.objects.get().payload
     assert payload is not None
     assert payload["n"] == int(big_int)
 
-    too_long = post_webhook('{"event": "x.y", "n": ' + "9" * 5000 + "}")
+    too_long = seably_deliver('{"event": "x.y", "n": ' + "9" * 5000 + "}")
     assert too_long.status_code == 400
 
-    overflow = post_webhook('{"event": "x.y", "n": 1e999}')
+    overflow = seably_deliver('{"event": "x.y", "n": 1e999}')
     assert overflow.status_code == 400
     assert overflow.json() == {"error": "Body is not valid JSON (1e999 is out of range for a JSON number)."}
 
 
-def test_unicode_is_kept_exactly(post_webhook):
+def test_unicode_is_kept_exactly(seably_deliver):
     body = load_payload("certificate_created_jsonapi.json")
 
-    post_webhook(body)
+    seably_deliver(body)
 
     event = WebhookEvent.objects.get()
     assert event.body == body.decode()
@@ -227,8 +233,8 @@ def test_unicode_is_kept_exactly(post_webhook):
     assert event.payload["payload"]["data"]["attributes"]["learner_name"] == "Åsa Lindqvist-Nyström"
 
 
-def test_numeric_object_id_is_stored_as_text(post_webhook):
-    post_webhook({"event": "user.invited", "payload": {"data": {"type": "user", "id": 9001}}})
+def test_numeric_object_id_is_stored_as_text(seably_deliver):
+    seably_deliver({"event": "user.invited", "payload": {"data": {"type": "user", "id": 9001}}})
 
     event = WebhookEvent.objects.get()
     assert (event.object_type, event.object_id) == ("user", "9001")
@@ -244,8 +250,8 @@ def test_numeric_object_id_is_stored_as_text(post_webhook):
         {"event": "user.invited", "payload": {"data": {"type": True, "id": "x" * 256}}},
     ],
 )
-def test_missing_or_odd_object_fields_are_null(post_webhook, payload):
-    assert post_webhook(payload).status_code == 200
+def test_missing_or_odd_object_fields_are_null(seably_deliver, payload):
+    assert seably_deliver(payload).status_code == 200
 
     event = WebhookEvent.objects.get()
     assert (event.object_type, event.object_id) == (None, None)
@@ -253,77 +259,77 @@ def test_missing_or_odd_object_fields_are_null(post_webhook, payload):
 
 class TestBodySize:
     @override_settings(SEABLY={"MAX_BODY_SIZE": 100}, DATA_UPLOAD_MAX_MEMORY_SIZE=10_000)
-    def test_body_over_limit_below_djangos_is_413(self, post_webhook):
-        response = post_webhook({"event": "x", "pad": "p" * 100})
+    def test_body_over_limit_below_djangos_is_413(self, seably_deliver):
+        response = seably_deliver({"event": "x", "pad": "p" * 100})
 
         assert response.status_code == 413
         assert response.json() == {"error": "Body is larger than 100 bytes."}
         assert not WebhookEvent.objects.exists()
 
     @override_settings(SEABLY={"MAX_BODY_SIZE": 10_000}, DATA_UPLOAD_MAX_MEMORY_SIZE=100)
-    def test_body_under_limit_above_djangos_is_accepted(self, post_webhook):
-        response = post_webhook({"event": "x.y", "pad": "p" * 1000})
+    def test_body_under_limit_above_djangos_is_accepted(self, seably_deliver):
+        response = seably_deliver({"event": "x.y", "pad": "p" * 1000})
 
         assert response.status_code == 200
 
     @override_settings(SEABLY={"MAX_BODY_SIZE": 10_000}, DATA_UPLOAD_MAX_MEMORY_SIZE=100)
-    def test_body_over_limit_above_djangos_is_413(self, post_webhook):
-        response = post_webhook({"event": "x", "pad": "p" * 10_000})
+    def test_body_over_limit_above_djangos_is_413(self, seably_deliver):
+        response = seably_deliver({"event": "x", "pad": "p" * 10_000})
 
         assert response.status_code == 413
         assert not WebhookEvent.objects.exists()
 
     @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
-    def test_body_exactly_at_limit_is_read(self, post_webhook):
+    def test_body_exactly_at_limit_is_read(self, seably_deliver):
         body = json.dumps({"event": "x.y", "pad": ""})
         body = body[:-2] + "p" * (100 - len(body)) + '"}'
         assert len(body) == 100
 
-        assert post_webhook(body).status_code == 200
+        assert seably_deliver(body).status_code == 200
 
     @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
-    def test_declared_length_over_limit_is_refused_unread(self, endpoint):
+    def test_declared_length_over_limit_is_refused_unread(self, seably_endpoint):
         stream = mock.Mock()
         stream.read.side_effect = AssertionError("the body must not be read")
         client = Client()
 
         response = client.generic(
-            "POST", endpoint.webhook_path, data=b"", CONTENT_LENGTH="1000000", **{"wsgi.input": stream}
+            "POST", seably_endpoint.webhook_path, data=b"", CONTENT_LENGTH="1000000", **{"wsgi.input": stream}
         )
 
         assert response.status_code == 413
         stream.read.assert_not_called()
 
     @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
-    def test_lying_short_content_length_reads_only_the_limit(self, endpoint, django_capture_on_commit_callbacks):
+    def test_lying_short_content_length_reads_only_the_limit(self, seably_endpoint, django_capture_on_commit_callbacks):
         # A body longer than its declared length: Django reads only what was declared.
         client = Client()
         response = client.generic(
-            "POST", endpoint.webhook_path, data=b'{"event": "x.y"}' + b" " * 500, CONTENT_LENGTH="16"
+            "POST", seably_endpoint.webhook_path, data=b'{"event": "x.y"}' + b" " * 500, CONTENT_LENGTH="16"
         )
         assert response.status_code == 200
 
-    def test_chunked_body_without_content_length_is_read(self, endpoint, django_capture_on_commit_callbacks):
+    def test_chunked_body_without_content_length_is_read(self, seably_endpoint, django_capture_on_commit_callbacks):
         body = json.dumps(certificate_body("SB-CHUNKED")).encode()
         with django_capture_on_commit_callbacks(execute=True):
-            response = Client().generic("POST", endpoint.webhook_path, **chunked(io.BytesIO(body)))
+            response = Client().generic("POST", seably_endpoint.webhook_path, **chunked(io.BytesIO(body)))
 
         assert response.status_code == 200
         assert WebhookEvent.objects.get().body == body.decode()
 
     @override_settings(SEABLY={"MAX_BODY_SIZE": 100})
-    def test_chunked_body_over_limit_is_413(self, endpoint):
+    def test_chunked_body_over_limit_is_413(self, seably_endpoint):
         stream = io.BytesIO(b"x" * 1000)
-        response = Client().generic("POST", endpoint.webhook_path, **chunked(stream))
+        response = Client().generic("POST", seably_endpoint.webhook_path, **chunked(stream))
 
         assert response.status_code == 413
         assert stream.tell() == 101
         assert not WebhookEvent.objects.exists()
 
-    def test_body_that_cannot_be_read_is_400_and_stores_nothing(self, endpoint):
+    def test_body_that_cannot_be_read_is_400_and_stores_nothing(self, seably_endpoint):
         stream = mock.Mock()
         stream.read.side_effect = OSError("connection reset")
-        response = Client().generic("POST", endpoint.webhook_path, **chunked(stream))
+        response = Client().generic("POST", seably_endpoint.webhook_path, **chunked(stream))
 
         assert response.status_code == 400
         assert response.json() == {"error": "Body could not be read."}
@@ -332,8 +338,8 @@ class TestBodySize:
 
 class TestMethodsAndTokens:
     @pytest.mark.parametrize("method", ["get", "head"])
-    def test_get_and_head_say_ready(self, client, endpoint, method):
-        response = getattr(client, method)(endpoint.webhook_path)
+    def test_get_and_head_say_ready(self, client, seably_endpoint, method):
+        response = getattr(client, method)(seably_endpoint.webhook_path)
 
         assert response.status_code == 200
         if method == "get":
@@ -341,15 +347,15 @@ class TestMethodsAndTokens:
         assert not WebhookEvent.objects.exists()
 
     @pytest.mark.parametrize("method", ["put", "patch", "delete", "options"])
-    def test_other_methods_are_405(self, client, endpoint, method):
-        response = getattr(client, method)(endpoint.webhook_path, data="{}")
+    def test_other_methods_are_405(self, client, seably_endpoint, method):
+        response = getattr(client, method)(seably_endpoint.webhook_path, data="{}")
 
         assert response.status_code == 405
         assert response["Allow"] == "GET, HEAD, POST"
         assert not WebhookEvent.objects.exists()
 
     @pytest.mark.parametrize("method", ["get", "head", "post", "put", "patch", "delete", "options"])
-    def test_unknown_token_is_404_for_any_method(self, client, endpoint, method):
+    def test_unknown_token_is_404_for_any_method(self, client, seably_endpoint, method):
         path = reverse("django_seably:webhook", kwargs={"token": "x" * 43})
 
         response = getattr(client, method)(path)
@@ -378,18 +384,20 @@ class TestTokenChanges:
     """An endpoint whose token changed, or that was deactivated or deleted, gets nothing more."""
 
     @pytest.mark.parametrize("change", ["rotate", "deactivate", "delete"])
-    def test_a_known_token_changed_since_is_404_and_stores_nothing(self, post_webhook, endpoint, change, received):
-        old_path = endpoint.webhook_path
-        post_webhook(certificate_body("SB-1"))
+    def test_a_known_token_changed_since_is_404_and_stores_nothing(
+        self, seably_deliver, seably_endpoint, change, received
+    ):
+        old_path = seably_endpoint.webhook_path
+        seably_deliver(certificate_body("SB-1"))
         if change == "rotate":
-            endpoint.token = generate_token()
-            endpoint.save()
+            seably_endpoint.token = generate_token()
+            seably_endpoint.save()
         elif change == "deactivate":
-            endpoint.is_active = False
-            endpoint.save()
+            seably_endpoint.is_active = False
+            seably_endpoint.save()
         else:
             WebhookEvent.objects.all().delete()
-            endpoint.delete()
+            seably_endpoint.delete()
 
         response = Client().post(old_path, data=json.dumps(certificate_body("SB-2")), content_type="application/json")
 
@@ -399,69 +407,71 @@ class TestTokenChanges:
         assert not Certificate.objects.filter(seably_id="SB-2").exists()
         assert received.call_count == 1
 
-    def test_an_endpoint_recreated_with_the_same_token_gets_its_events(self, post_webhook, endpoint):
-        post_webhook(certificate_body("SB-1"))
-        token = endpoint.token
+    def test_an_endpoint_recreated_with_the_same_token_gets_its_events(self, seably_deliver, seably_endpoint):
+        seably_deliver(certificate_body("SB-1"))
+        token = seably_endpoint.token
         WebhookEvent.objects.all().delete()
-        endpoint.delete()
+        seably_endpoint.delete()
         again = EndpointFactory.create(name="restored", token=token)
 
-        response = post_webhook(certificate_body("SB-2"), to=again)
+        response = seably_deliver(certificate_body("SB-2"), endpoint=again)
 
         assert response.status_code == 200
         assert WebhookEvent.objects.get(object_id="SB-2").endpoint == again
 
-    def test_get_always_looks_the_token_up(self, client, post_webhook, endpoint, django_assert_num_queries):
-        post_webhook(certificate_body("SB-1"))
-        endpoint.is_active = False
-        endpoint.save()
+    def test_get_always_looks_the_token_up(self, client, seably_deliver, seably_endpoint, django_assert_num_queries):
+        seably_deliver(certificate_body("SB-1"))
+        seably_endpoint.is_active = False
+        seably_endpoint.save()
 
         with django_assert_num_queries(1):
-            response = client.get(endpoint.webhook_path)
+            response = client.get(seably_endpoint.webhook_path)
 
         assert response.status_code == 404
 
 
 class TestDatabaseUnavailable:
-    def test_endpoint_lookup_failure_is_503(self, client, endpoint):
+    def test_endpoint_lookup_failure_is_503(self, client, seably_endpoint):
         with mock.patch("django_seably.views._active_endpoint", side_effect=OperationalError("down")):
-            response = client.post(endpoint.webhook_path, data="{}", content_type="application/json")
+            response = client.post(seably_endpoint.webhook_path, data="{}", content_type="application/json")
 
         assert response.status_code == 503
         assert response.json() == {"error": "Database unavailable, try again later."}
 
-    def test_insert_failure_is_503_and_stores_nothing(self, client, endpoint):
+    def test_insert_failure_is_503_and_stores_nothing(self, client, seably_endpoint):
         with mock.patch("django_seably.models.upsert", side_effect=OperationalError("down")):
             response = client.post(
-                endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
+                seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
             )
 
         assert response.status_code == 503
         assert not WebhookEvent.objects.exists()
 
 
-def test_stored_headers_leave_out_credentials(post_webhook, endpoint):
-    post_webhook(
+def test_stored_headers_leave_out_credentials(seably_deliver, seably_endpoint):
+    seably_deliver(
         certificate_body(),
-        HTTP_AUTHORIZATION="Bearer secret",
-        HTTP_COOKIE="sessionid=secret",
-        HTTP_PROXY_AUTHORIZATION="Basic secret",
-        HTTP_USER_AGENT="Seably/1.0",
-        HTTP_X_ORIGINAL_URI=endpoint.webhook_path,
+        headers={
+            "Authorization": "Bearer secret",
+            "Cookie": "sessionid=secret",
+            "Proxy-Authorization": "Basic secret",
+            "User-Agent": "Seably/1.0",
+            "X-Original-Uri": seably_endpoint.webhook_path,
+        },
     )
 
     headers = WebhookEvent.objects.get().headers
     assert headers["User-Agent"] == "Seably/1.0"
     assert not {"Authorization", "Cookie", "Proxy-Authorization"} & set(headers)
-    assert endpoint.token not in json.dumps(headers)
-    assert headers["X-Original-Uri"] == f"/seably/{endpoint.token[:4]}…/"
+    assert seably_endpoint.token not in json.dumps(headers)
+    assert headers["X-Original-Uri"] == f"/seably/{seably_endpoint.token[:4]}…/"
 
 
-def test_stored_headers_are_bounded(post_webhook):
+def test_stored_headers_are_bounded(seably_deliver):
     from django_seably.headers import MAX_STORED_HEADER_LENGTH, MAX_STORED_HEADERS
 
-    many = {f"HTTP_X_PAD_{i}": "v" * 5000 for i in range(80)}
-    post_webhook(certificate_body(), **many)
+    many = {f"X-Pad-{i}": "v" * 5000 for i in range(80)}
+    seably_deliver(certificate_body(), headers=many)
 
     headers = WebhookEvent.objects.get().headers
     assert len(headers) == MAX_STORED_HEADERS

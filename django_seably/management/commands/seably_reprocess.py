@@ -39,17 +39,34 @@ class Command(BaseCommand):
             metavar="MINUTES",
             help="Only events received at least this many minutes ago (leaves work a worker may be doing).",
         )
+        parser.add_argument(
+            "--max-attempts",
+            type=int,
+            metavar="N",
+            help="With --failed: only failed events tried fewer than N times (retries from cron end).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         statuses = [status for status in Status.values if options.get(status)]
         ids: list[int] = options["ids"]
+        max_attempts: int | None = options["max_attempts"]
+        if max_attempts is not None and not options["failed"]:
+            raise CommandError("--max-attempts limits --failed: use them together.")
+        if max_attempts is not None and max_attempts < 1:
+            raise CommandError("--max-attempts must be 1 or more.")
         if not statuses and not ids:
             raise CommandError("Say which events to reprocess: --failed, --pending, --invalid and/or --id N ...")
         if ids:
             missing = sorted(set(ids) - set(WebhookEvent.objects.filter(pk__in=ids).values_list("pk", flat=True)))
             if missing:
                 raise CommandError(f"No event with id {', '.join(map(str, missing))}.")
-        events = WebhookEvent.objects.filter(Q(status__in=statuses) | Q(pk__in=ids))
+        selected = Q(status__in=statuses)
+        if max_attempts is not None:
+            # Every attempt counts in attempts, so each failed event is retried at most N times in all.
+            selected = Q(status__in=[s for s in statuses if s != Status.FAILED]) | Q(
+                status=Status.FAILED, attempts__lt=max_attempts
+            )
+        events = WebhookEvent.objects.filter(selected | Q(pk__in=ids))
         if options["older_than"] is not None:
             if options["older_than"] < 0:
                 raise CommandError("--older-than must be 0 or more minutes.")
