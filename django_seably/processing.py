@@ -152,8 +152,8 @@ def _record_failure(event: WebhookEvent, error: BaseException, *, only_pending: 
     rows = WebhookEvent.objects.claimable(only_pending=only_pending).filter(pk=event.pk)
     if not rows.update(status=Status.FAILED, processed_at=None, last_error=text, attempts=F("attempts") + 1):
         return False
-    event.status, event.processed_at, event.last_error = Status.FAILED, None, text
-    event.attempts += 1
+    # As stored: the rolled-back claim had changed these on the instance too.
+    event.refresh_from_db(fields=["status", "processed_at", "last_error", "attempts"])
     logger.error("Processing Seably event %s (%s) failed.", event.pk, event.event_type, exc_info=error)
     # Robust: an alerting receiver that raises must not turn a recorded failure into a 500.
     for receiver, result in processing_failed.send_robust(sender=WebhookEvent, event=event, exception=error):

@@ -76,11 +76,6 @@ def test_a_delivery_whose_receiver_raises_sends_it_once(seably_deliver, crm, ale
     assert alert["certificates"] == 0
 
 
-@pytest.mark.xfail(
-    reason="processing.process_event: the rolled-back claim's in-memory attempts += 1 is kept, so the event "
-    "the receiver gets says one attempt more than the row (reported to the lead; drop this mark with the fix)",
-    strict=True,
-)
 def test_the_event_sent_says_what_is_stored(seably_deliver, crm, alerts):
     seably_deliver(certificate_body("SB-1"))
 

@@ -513,21 +513,21 @@ class TestOddSpellingsLogNoToken:
 
     @pytest.mark.parametrize("index", range(len(spellings(TOKEN))))
     @pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
-    def test_records_and_answers(self, client, endpoint, logs, index, method):
-        spelling = spellings(endpoint.token)[index]
+    def test_records_and_answers(self, client, seably_endpoint, logs, index, method):
+        spelling = spellings(seably_endpoint.token)[index]
 
         response = client.generic(method, spelling, data="{}", content_type="application/json")
 
         assert response.status_code in {200, 400, 404, 405}
-        assert_not_logged(logs, endpoint.token)
-        assert endpoint.token not in response.content.decode()
-        assert all(endpoint.token not in value for _, value in response.items())
+        assert_not_logged(logs, seably_endpoint.token)
+        assert seably_endpoint.token not in response.content.decode()
+        assert all(seably_endpoint.token not in value for _, value in response.items())
 
     @pytest.mark.filterwarnings(MAILERS_WARNING)
     @pytest.mark.parametrize("index", range(len(spellings(TOKEN))))
-    def test_error_reports(self, client, endpoint, logs, settings, mailoutbox, index):
+    def test_error_reports(self, client, seably_endpoint, logs, settings, mailoutbox, index):
         settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
-        spelling = spellings(endpoint.token)[index]
+        spelling = spellings(seably_endpoint.token)[index]
 
         client.post(
             spelling,
@@ -539,9 +539,9 @@ class TestOddSpellingsLogNoToken:
         )
 
         assert len(mailoutbox) == 1
-        assert endpoint.token not in mailoutbox[0].subject
-        assert endpoint.token not in mailoutbox[0].body
-        assert_not_logged(logs, endpoint.token)
+        assert seably_endpoint.token not in mailoutbox[0].subject
+        assert seably_endpoint.token not in mailoutbox[0].body
+        assert_not_logged(logs, seably_endpoint.token)
 
 
 class TestRecords:
@@ -629,4 +629,3 @@ class TestWebhookPrefix:
     )
     def test_is_webhook_path(self, path, expected):
         assert is_webhook_path(path) is expected
-
