@@ -1,4 +1,4 @@
-"""Create dj-stripe's database and the rows its webhook view needs; print the endpoint's URL path and secret.
+"""Create dj-stripe's database and the rows its webhook view needs; print the URL path, secret and statement counts.
 
     .venvs/djstripe/bin/python -m benchmarks.djstripe_site.seed   (DJANGO_SETTINGS_MODULE=benchmarks.djstripe_site.settings)
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
+from typing import Any
 
 import django
 
@@ -22,6 +24,8 @@ def main() -> None:
     from django.apps import apps
     from django.conf import settings
     from django.core.management import call_command
+
+    from benchmarks import bodies, statements
 
     call_command("migrate", verbosity=0)
     account_model = apps.get_model("djstripe", "Account")
@@ -42,7 +46,14 @@ def main() -> None:
         djstripe_owner_account=account,
     )
     path = f"/stripe/webhook/{endpoint.djstripe_uuid}/"
-    print(json.dumps({"path": path, "secret": endpoint.secret}))
+    body = bodies.stripe_event("evt_statements")
+    result: dict[str, Any] = {"path": path, "secret": endpoint.secret, "statements": {}}
+    for name in ("djstripe_new", "djstripe_duplicate"):
+        signature = bodies.stripe_signature(endpoint.secret, body, int(time.time()))
+        counted = statements.count(statements.post(path, body, HTTP_STRIPE_SIGNATURE=signature))
+        assert counted["result"]["status"] == 200, counted["result"]
+        result["statements"][name] = {"total": counted["total"], "sql": counted["sql"]}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
