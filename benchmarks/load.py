@@ -135,7 +135,12 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def request(
-    method: str, port: int, path: str, body: bytes | None = None, timeout: float = 10, headers: dict[str, str] | None = None
+    method: str,
+    port: int,
+    path: str,
+    body: bytes | None = None,
+    timeout: float = 10,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:

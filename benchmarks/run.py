@@ -94,7 +94,10 @@ def _run_phase(db: str, options: argparse.Namespace, workdir: Path) -> dict[str,
 
     if "statements" not in options.skip:
         log(f"--- {db}: statements")
-        result["statements"] = {**_statements(paths["ours"], paths["reference"]), **result.pop("djstripe_statements", {})}
+        result["statements"] = {
+            **_statements(paths["ours"], paths["reference"]),
+            **result.pop("djstripe_statements", {}),
+        }
         for name, value in result["statements"].items():
             log(f"{name:>20}: {value['total']}  " + " | ".join(s[:60] for s in value["sql"]))
 

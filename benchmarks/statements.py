@@ -42,12 +42,12 @@ def count(action: Callable[[], Any]) -> dict[str, Any]:
     return {"total": len(shown), "sql": shown, "result": result}
 
 
-def post(path: str, body: bytes, **headers: str) -> Callable[[], Any]:
+def post(path: str, body: bytes, headers: dict[str, str] | None = None) -> Callable[[], Any]:
     """Return an action that POSTs ``body`` to ``path`` with Django's test client; it returns status and JSON."""
     client = Client()
 
     def action() -> Any:
-        response = client.post(path, data=body, content_type="application/json", **headers)
+        response = client.post(path, data=body, content_type="application/json", headers=headers)
         content = response.json() if response.get("Content-Type") == "application/json" else response.content.decode()
         return {"status": response.status_code, "body": content}
 

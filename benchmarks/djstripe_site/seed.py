@@ -22,20 +22,18 @@ import django
 def main() -> None:
     django.setup()
     from django.apps import apps
-    from django.conf import settings
     from django.core.management import call_command
 
     from benchmarks import bodies, statements
+    from benchmarks.djstripe_site.settings import STRIPE_TEST_SECRET_KEY
 
     call_command("migrate", verbosity=0)
-    account_model = apps.get_model("djstripe", "Account")
-    api_key_model = apps.get_model("djstripe", "APIKey")
-    endpoint_model = apps.get_model("djstripe", "WebhookEndpoint")
-    account = account_model.objects.create(id="acct_benchmarks", livemode=False)
-    api_key_model.objects.create(
-        secret=settings.STRIPE_TEST_SECRET_KEY, type="secret", livemode=False, djstripe_owner_account=account
+    accounts, api_keys, endpoints = (
+        apps.get_model("djstripe", name)._default_manager for name in ("Account", "APIKey", "WebhookEndpoint")
     )
-    endpoint = endpoint_model.objects.create(
+    account = accounts.create(id="acct_benchmarks", livemode=False)
+    api_keys.create(secret=STRIPE_TEST_SECRET_KEY, type="secret", livemode=False, djstripe_owner_account=account)
+    endpoint: Any = endpoints.create(
         id="we_benchmarks",
         livemode=False,
         url="http://127.0.0.1/stripe/webhook/",
@@ -50,7 +48,7 @@ def main() -> None:
     result: dict[str, Any] = {"path": path, "secret": endpoint.secret, "statements": {}}
     for name in ("djstripe_new", "djstripe_duplicate"):
         signature = bodies.stripe_signature(endpoint.secret, body, int(time.time()))
-        counted = statements.count(statements.post(path, body, HTTP_STRIPE_SIGNATURE=signature))
+        counted = statements.count(statements.post(path, body, {"Stripe-Signature": signature}))
         assert counted["result"]["status"] == 200, counted["result"]
         result["statements"][name] = {"total": counted["total"], "sql": counted["sql"]}
     print(json.dumps(result))

@@ -18,16 +18,18 @@ size limit of its own (Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``), no admin.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+
+T = TypeVar("T")
 
 #: Headers the contract does not let us keep.
 UNKEPT_HEADERS = frozenset({"Authorization", "Cookie", "Proxy-Authorization"})
@@ -101,16 +103,15 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
             return JsonResponse({"status": "duplicate", "event_id": event_id})
         with transaction.atomic():
             cursor.execute(CLAIM, [event_id])
-            data = (payload.get("payload") or {}).get("data") if isinstance(payload.get("payload"), dict) else None
-            if cursor.rowcount == 1 and payload["event"] == "certificate.created" and isinstance(data, dict):
+            data = _object(_object(payload.get("payload")).get("data"))
+            if cursor.rowcount == 1 and payload["event"] == "certificate.created" and data:
                 cursor.execute(UPSERT_CERTIFICATE, [*_certificate_columns(data), event_id])
     return JsonResponse({"status": "accepted", "event_id": event_id})
 
 
 def _certificate_columns(data: dict[str, Any]) -> list[Any]:
     """Return the certificate's id, its data and its searchable columns, ready for the database."""
-    user = data.get("user") if isinstance(data.get("user"), dict) else {}
-    course = data.get("course") if isinstance(data.get("course"), dict) else {}
+    user, course = _object(data.get("user")), _object(data.get("course"))
     name = " ".join(str(part) for part in (user.get("first_name"), user.get("last_name")) if part)
     return [
         str(data.get("id")),
@@ -124,14 +125,17 @@ def _certificate_columns(data: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _parsed(parse: Any, value: Any) -> datetime.date | None:
+def _parsed(parse: Callable[[str], T | None], value: Any) -> T | None:
     """A date or datetime, or None when the value is missing or malformed (the column stays empty)."""
     try:
-        parsed: datetime.date | None = parse(value) if isinstance(value, str) else None
+        return parse(value) if isinstance(value, str) else None
     except ValueError:
         return None
-    return parsed
