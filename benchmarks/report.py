@@ -151,7 +151,7 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         f" {options['warmup']} s warm-up, then {options['rounds']} rounds of {options['seconds']} s, the receivers"
         " taking turns in each round.",
         "",
-        f"![Requests per second, ours and the reference, per database]({png_name})",
+        f"![Requests per second, ours, the reference and dj-stripe, per database]({png_name})",
         "",
         "## Targets",
         "",
