@@ -27,6 +27,8 @@ def main() -> None:
     from benchmarks import bodies, statements
     from benchmarks.djstripe_site.settings import STRIPE_TEST_SECRET_KEY
 
+    # Django's own apps first: the tables dj-stripe's refer to (auth_user) must exist when its own are made.
+    call_command("migrate", verbosity=0)
     call_command("migrate", run_syncdb=True, verbosity=0)
     accounts, api_keys, endpoints = (
         apps.get_model("djstripe", name)._default_manager for name in ("Account", "APIKey", "WebhookEndpoint")
