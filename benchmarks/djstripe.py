@@ -46,7 +46,7 @@ def ensure_venv(venv: Path = VENV) -> Path:
 def version(python: Path) -> str:
     probe = [str(python), "-c", "import importlib.metadata as m; print(m.version('dj-stripe'), m.version('django'))"]
     djstripe, django = subprocess.run(probe, capture_output=True, text=True, check=True, timeout=60).stdout.split()
-    return f"dj-stripe {djstripe} (Django {django})"
+    return f"dj-stripe {djstripe} with Django {django}"
 
 
 def environment(db: str, workdir: Path, base: dict[str, str]) -> dict[str, str]:

@@ -177,7 +177,7 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         " 8 statements for a new event, 4 for a duplicate: our budget. Its tables have only the indexes the"
         " contract needs (unique token, fingerprint and Seably id). It has no signals, no receivers, no size limit"
         " of its own, and stores no invalid body.",
-        f"- **dj-stripe** ({results.get('djstripe', 'not measured')}, `/stripe/webhook/<uuid>/`): what a Django"
+        f"- **dj-stripe** ({results.get('djstripe', 'not measured')}; `/stripe/webhook/<uuid>/`): what a Django"
         " user would install instead: its `ProcessWebhookView`, from a venv of its own, with its own database"
         " (same engine and settings). Bodies are Stripe `balance.available` events (about the size of ours), each"
         " signed with the WebhookEndpoint's secret (`Stripe-Signature: t=...,v1=HMAC-SHA256`); an event type"
@@ -389,20 +389,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
             stripe = summary["other_ratios"].get("dj-stripe")
             ok = ratio >= limits[scenario] and (stripe is None or stripe > 1)
             axis.annotate(
-                f"ours / {summary['reference']}: {ratio:.2f} (target ≥ {limits[scenario]:.1f})"
-                + (f"\nours / dj-stripe: {stripe:.2f} (target > 1)" if stripe is not None else ""),
+                f"ours / {summary['reference']}: {ratio:.2f}\n(target ≥ {limits[scenario]:.1f})"
+                + (f"\nours / dj-stripe: {stripe:.2f}\n(target > 1)" if stripe is not None else ""),
                 (position, top),
-                xytext=(0, 8),
+                xytext=(0, 6),
                 textcoords="offset points",
                 ha="center",
-                fontsize=9,
+                fontsize=8,
                 color="#1a7f37" if ok else "#c62828",
                 fontweight="bold",
             )
         axis.set_xticks(range(len(dbs)), [NAMES[db] for db in dbs])
         axis.set_ylabel("requests/s (median of rounds; bars: min–max)")
         axis.set_title(titles[scenario], fontsize=10)
-        axis.set_ylim(0, axis.get_ylim()[1] * 1.3)
+        axis.set_ylim(0, axis.get_ylim()[1] * 1.5)
         axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(names), frameon=False)
         axis.grid(axis="y", alpha=0.3)
     machine, options = results["machine"], results["options"]

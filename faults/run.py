@@ -146,6 +146,8 @@ def check_db_down(
         f"answered while it was down: {dict(Counter(str(r.status) for r in during))}; "
         f"after it came back: {dict(Counter(str(r.status) for r in after_up))}"
     )
+    # Store first: an event committed just before the server stopped is answered 2xx and left pending.
+    t.notes.append(f"pending before the sweep: {before.count('pending')}; sweep: {output.strip()}")
     problems = []
     if not any(r.status == 503 for r in during):
         problems.append("no 503 while the database was down")
@@ -264,8 +266,10 @@ SCENARIOS = [
     Scenario("load", "sustained load, new and duplicate deliveries mixed"),
     Scenario(
         "db-down",
-        f"the database stopped (pg_ctl stop -m immediate) for {DOWN_SECONDS:.0f} s during load, then started",
+        f"the database stopped (pg_ctl stop -m immediate) for {DOWN_SECONDS:.0f} s during load, then started; "
+        "then the pending sweep",
         disrupt=disrupt_db_down,
+        sweep=("seably_reprocess", "--pending"),
         check=check_db_down,
         postgres_only=SQLITE_HAS_NO_SERVER,
         # A lead, the time down, a crash recovery (seconds on a busy machine), then load on a live database again.
