@@ -1,7 +1,9 @@
 """Which Seably ids the receivers fail, slow down or kill their worker for; no Django imports, so the runner can predict them.
 
-A hash of the id, not a counter: every process (gunicorn workers, the reprocess
-command, the runner) reaches the same answer without sharing any state.
+A hash (or, for the exiting receiver, a suffix) of the id, not a counter: every
+process (gunicorn workers, the reprocess command, the runner) reaches the same
+answer without sharing any state. Whether a worker already died for an id is
+the one shared fact, a file per id (see receivers.exit_once).
 """
 
 from __future__ import annotations
