@@ -1,7 +1,9 @@
-"""Webhook bodies for the benchmarks, shaped like ``shared/samples/certificate_created_flat.json``."""
+"""Webhook bodies for the benchmarks: Seably's, shaped like ``shared/samples/certificate_created_flat.json``; Stripe's."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -55,3 +57,34 @@ def many_objects(size: int, seably_id: str = "SB-MANY-OBJECTS") -> bytes:
     one = len(json.dumps(item, ensure_ascii=False)) + 2
     base = len(encode(certificate(seably_id, modules=[])))
     return encode(certificate(seably_id, modules=[item] * ((size - base) // one)))
+
+
+def stripe_event(event_id: str) -> bytes:
+    """Return a Stripe ``balance.available`` event (about 500 bytes), a type dj-stripe stores without a handler."""
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": 1796000000,
+            "data": {
+                "object": {
+                    "object": "balance",
+                    "available": [{"amount": 12345, "currency": "usd", "source_types": {"card": 12345}}],
+                    "connect_reserved": [{"amount": 0, "currency": "usd"}],
+                    "livemode": False,
+                    "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
+                }
+            },
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": "balance.available",
+        }
+    ).encode()
+
+
+def stripe_signature(secret: str, body: bytes, timestamp: int) -> str:
+    """Return the ``Stripe-Signature`` header Stripe would send: ``t=...,v1=`` HMAC-SHA256 of ``t.body``."""
+    digest = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"

@@ -30,21 +30,34 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn serving ``benchmarks.wsgi`` on 127.0.0.1 with a fixed number of sync workers."""
+    """gunicorn serving a WSGI application on 127.0.0.1 with a fixed number of sync workers.
 
-    def __init__(self, env: dict[str, str], workers: int, log_path: Path) -> None:
+    By default ``benchmarks.wsgi`` (ours and the reference) with this Python; the
+    dj-stripe server passes its venv's Python and its application.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int,
+        log_path: Path,
+        python: str = sys.executable,
+        application: str = "benchmarks.wsgi:application",
+    ) -> None:
         self.env = env
         self.workers = workers
         self.log_path = log_path
+        self.python = python
+        self.application = application
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
         return [
-            sys.executable,
+            self.python,
             "-m",
             "gunicorn",
-            "benchmarks.wsgi:application",
+            self.application,
             f"--bind={HOST}:{self.port}",
             f"--workers={self.workers}",
             "--worker-class=sync",
@@ -61,7 +74,8 @@ class Server:
         log.close()
         return self
 
-    def wait_ready(self, path: str, timeout: float = 30) -> None:
+    def wait_ready(self, path: str, timeout: float = 30, expect: int = 200) -> None:
+        """Wait until a GET of ``path`` is answered ``expect`` (dj-stripe's webhook view answers GET with 405)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -69,7 +83,7 @@ class Server:
                 raise RuntimeError(f"gunicorn exited ({self.process.returncode}); see {self.log_path}")
             try:
                 status, _ = request("GET", self.port, path)
-                if status == 200:
+                if status == expect:
                     return
             except OSError:
                 pass
@@ -120,11 +134,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def request(method: str, port: int, path: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
+def request(
+    method: str,
+    port: int,
+    path: str,
+    body: bytes | None = None,
+    timeout: float = 10,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        connection.request(method, path, body=body, headers=headers)
+        sent = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=body, headers={**sent, **(headers or {})})
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -158,7 +179,12 @@ def refused_unread(port: int, path: str, declared: int, timeout: float = 10) -> 
 def run_load(
     url: str, mode: str, body_file: Path, tag: str, seconds: float, connections: int, threads: int = 1
 ) -> dict[str, Any]:
-    """Load ``url`` for ``seconds``; return requests/s, latency percentiles (ms) and errors."""
+    """Load ``url`` for ``seconds``; return requests/s, latency percentiles (ms) and errors.
+
+    ``mode``: "new" (``ID_PLACEHOLDER`` in the body file becomes a new id per request),
+    "fixed" (the file's bytes every time) or "signed" (the file's lines,
+    ``Stripe-Signature<TAB>body``, in turn; one wrk thread, so none is sent twice).
+    """
     if shutil.which("wrk"):
         return _run_wrk(url, mode, body_file, tag, seconds, connections, threads)
     return _run_processes(url, mode, body_file, tag, seconds, connections)
@@ -200,8 +226,11 @@ def _run_wrk(
     }
 
 
-def _client_process(args: tuple[str, str, bytes, str, float, int]) -> tuple[list[float], int]:
-    url, mode, body, tag, seconds, worker = args
+def _client_process(args: tuple[str, str, bytes, str, float, int, int]) -> tuple[list[float], int]:
+    url, mode, body, tag, seconds, worker, connections = args
+    lines = [line.split(b"\t", 1) for line in body.splitlines()] if mode == "signed" else []
+    # Each worker its own share of the lines (no event sent twice), unless there are fewer lines than workers.
+    signed = lines[worker::connections] if len(lines) >= connections else lines
     rest = url.split("://", 1)[1]
     hostport, _, path = rest.partition("/")
     port = int(hostport.split(":")[1])
@@ -211,12 +240,17 @@ def _client_process(args: tuple[str, str, bytes, str, float, int]) -> tuple[list
     counter = 0
     while time.monotonic() < deadline and counter < 10_000_000:
         counter += 1
-        payload = (
-            body if mode == "fixed" else body.replace(ID_PLACEHOLDER.encode(), f"SB-{tag}-{worker}-{counter}".encode())
-        )
+        headers = {}
+        if mode == "signed":
+            signature, payload = signed[(counter - 1) % len(signed)]
+            headers["Stripe-Signature"] = signature.decode()
+        elif mode == "fixed":
+            payload = body
+        else:
+            payload = body.replace(ID_PLACEHOLDER.encode(), f"SB-{tag}-{worker}-{counter}".encode())
         started = time.perf_counter()
         try:
-            status, _ = request("POST", port, "/" + path, payload)
+            status, _ = request("POST", port, "/" + path, payload, headers=headers)
         except OSError:
             errors += 1
             continue
@@ -230,7 +264,9 @@ def _run_processes(url: str, mode: str, body_file: Path, tag: str, seconds: floa
     body = body_file.read_bytes()
     started = time.monotonic()
     with multiprocessing.Pool(connections) as pool:
-        results = pool.map(_client_process, [(url, mode, body, tag, seconds, i) for i in range(connections)])
+        results = pool.map(
+            _client_process, [(url, mode, body, tag, seconds, i, connections) for i in range(connections)]
+        )
     elapsed = time.monotonic() - started
     latencies = sorted(latency for part, _ in results for latency in part)
     errors = sum(count for _, count in results)

@@ -147,9 +147,13 @@ def main() -> None:
     from django.test import override_settings
 
     from benchmarks import bodies
+    from benchmarks.reference.models import ReferenceEndpoint
     from django_seably.models import Endpoint
 
-    path = Endpoint.objects.get(name="bench").webhook_path if args.target == "ours" else "/reference/"
+    if args.target == "ours":
+        path = Endpoint.objects.get(name="bench").webhook_path
+    else:
+        path = f"/reference/{ReferenceEndpoint.objects.get().token}/"
     handler = WSGIHandler()
     tag = f"{os.getpid()}-{args.target}-{args.case}-{args.mode}"
     with override_settings(SEABLY={"PROCESSING": "inline", "MAX_BODY_SIZE": MAX_BODY_SIZE}):

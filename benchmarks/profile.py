@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -88,13 +89,14 @@ def main() -> int:
         from django.core.management import call_command
         from django.db import connections
 
+        from benchmarks.reference.models import ReferenceEndpoint
         from django_seably.models import Endpoint
 
         call_command("migrate", verbosity=0)
         path = ready_path = Endpoint.objects.create(name="bench").webhook_path
-        connections.close_all()
         if options.target == "reference":
-            path = "/reference/" if options.scenario == "new" else "/reference/dedup/"
+            path = f"/reference/{ReferenceEndpoint.objects.create(token=secrets.token_urlsafe(32)).token}/"
+        connections.close_all()
         body_file = workdir / "body.json"
         if options.scenario == "new":
             body_file.write_bytes(bodies.template())

@@ -1,4 +1,4 @@
-"""Benchmark django_seably's webhook receiver against a minimal reference receiver, on SQLite and PostgreSQL.
+"""Benchmark django_seably's webhook receiver against the reference receiver of its contract and dj-stripe's, on SQLite and PostgreSQL.
 
     .venvs/django52/bin/python -m benchmarks.run [--quick]
 
@@ -10,11 +10,13 @@ then prints the summary and writes ``docs/performance.md`` and ``docs/performanc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import json
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -22,9 +24,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from benchmarks import bodies, load
+from benchmarks import bodies, djstripe, load
 from benchmarks.load import REPO
 
 PG_DATABASE = "seably_bench"
@@ -68,23 +70,40 @@ def _run_phase(db: str, options: argparse.Namespace, workdir: Path) -> dict[str,
     django.setup()
     from django.core.management import call_command
 
+    from benchmarks.reference.models import ReferenceEndpoint
     from django_seably.models import Endpoint
 
     call_command("migrate", verbosity=0)
-    endpoint = Endpoint.objects.create(name="bench")
-    path = endpoint.webhook_path
+    paths = {
+        "ours": Endpoint.objects.create(name="bench").webhook_path,
+        "reference": f"/reference/{ReferenceEndpoint.objects.create(token=secrets.token_urlsafe(32)).token}/",
+    }
     result: dict[str, Any] = {"db": db, "database": _database_info(db)}
     log(f"\n=== {db}: {result['database']['summary']}")
 
+    stripe: DjStripe | None = None
+    if os.environ.get("BENCH_DJSTRIPE_PYTHON") and {"statements", "load"} - options.skip:
+        if db == "postgres":
+            _create_pg_database(djstripe.PG_DATABASE)
+        python = Path(os.environ["BENCH_DJSTRIPE_PYTHON"])
+        stripe_env = djstripe.environment(db, workdir, env)
+        seeded = djstripe.seed(python, stripe_env)
+        stripe = DjStripe(python, stripe_env, seeded["path"], seeded["secret"])
+        paths["dj-stripe"] = seeded["path"]
+        result["djstripe_statements"] = seeded["statements"]
+
     if "statements" not in options.skip:
         log(f"--- {db}: statements")
-        result["statements"] = _statements(path)
+        result["statements"] = {
+            **_statements(paths["ours"], paths["reference"]),
+            **result.pop("djstripe_statements", {}),
+        }
         for name, value in result["statements"].items():
-            log(f"{name:>26}: {value['total']}  " + " | ".join(s[:70] for s in value["sql"]))
+            log(f"{name:>20}: {value['total']}  " + " | ".join(s[:60] for s in value["sql"]))
 
     if "load" not in options.skip:
         log(f"--- {db}: load, gunicorn --workers={options.workers} (sync), wrk --connections={options.connections}")
-        result["load"] = _load(env, path, options, workdir)
+        result["load"] = _load(env, paths, stripe, options, workdir)
 
     if "memory" not in options.skip:
         log(f"--- {db}: memory of one request with a 1 MiB body")
@@ -94,6 +113,15 @@ def _run_phase(db: str, options: argparse.Namespace, workdir: Path) -> dict[str,
         log(f"--- {db}: seably_reprocess --failed")
         result["reprocess"] = _reprocess(db, env, options)
     return result
+
+
+class DjStripe(NamedTuple):
+    """The dj-stripe receiver of a phase: its venv's Python, its server's environment, URL path and secret."""
+
+    python: Path
+    env: dict[str, str]
+    path: str
+    secret: str
 
 
 def _create_pg_database(name: str) -> None:
@@ -150,10 +178,10 @@ def _database_info(db: str) -> dict[str, Any]:
     return info
 
 
-def _statements(path: str) -> dict[str, Any]:
+def _statements(path: str, reference_path: str) -> dict[str, Any]:
     from benchmarks import statements
 
-    result = statements.measure(path)
+    result = statements.measure(path, reference_path)
     from django.db import connections
 
     connections.close_all()
@@ -162,74 +190,68 @@ def _statements(path: str) -> dict[str, Any]:
 
 # --- load ----------------------------------------------------------------------------------------------------
 
+#: The judged reference, and the prefix of each target's row counts (see _counts).
+REFERENCE = "reference"
+PREFIXES = {"ours": "", "reference": "reference-", "dj-stripe": "djstripe-"}
 
-def _counts() -> dict[str, int]:
+
+def _counts(stripe: DjStripe | None) -> dict[str, int]:
     from django.db import connections
     from django.db.models import Sum
 
-    from benchmarks.reference.models import ReferenceDelivery, ReferenceEvent
+    from benchmarks.reference.models import ReferenceCertificate, ReferenceEvent
     from django_seably.models import Certificate, WebhookEvent
 
     counts = {
         "events": WebhookEvent.objects.count(),
         "deliveries": WebhookEvent.objects.aggregate(n=Sum("delivery_count"))["n"] or 0,
         "certificates": Certificate.objects.count(),
-        "reference": ReferenceEvent.objects.count(),
-        "reference-dedup": ReferenceDelivery.objects.count(),
+        "reference-events": ReferenceEvent.objects.count(),
+        "reference-deliveries": ReferenceEvent.objects.aggregate(n=Sum("delivery_count"))["n"] or 0,
+        "reference-certificates": ReferenceCertificate.objects.count(),
     }
     connections.close_all()  # hold no connection (nor SQLite read snapshot) while the server is loaded
+    if stripe:
+        counts.update(djstripe.counts(stripe.env))
     return counts
 
 
 def _verify(scenario: str, target: str, before: dict[str, int], after: dict[str, int], run: dict[str, Any]) -> str:
-    """Return "" when the database shows what the answers claimed, else what is wrong."""
-    delta = {name: after[name] - before[name] for name in after}
+    """Return "" when every answer was 2xx and the database shows what the answers claimed, else what is wrong.
+
+    New: an event per answer (and a certificate, but dj-stripe has none). Duplicate:
+    no event, a delivery counted per answer (dj-stripe: a webhook trigger row).
+    """
+    prefix = PREFIXES[target]
+    delta = {name: after[name] - before[name] for name in after if name.startswith(prefix) or not prefix}
     done, slack = run["requests"], run["connections"]  # requests still in flight at the end are not counted
     problems = []
     if run["errors"]:
-        problems.append(f"{run['errors']} errors {run['error_detail']}")
+        problems.append(f"{run['errors']} errors (non-2xx or failed) {run['error_detail']}")
 
     def within(name: str, low: int, high: int) -> None:
-        if not low <= delta[name] <= high:
-            problems.append(f"{name} +{delta[name]}, expected {low}..{high}")
+        value = delta[prefix + name]
+        if not low <= value <= high:
+            problems.append(f"{prefix}{name} +{value}, expected {low}..{high}")
 
+    within("deliveries", done, done + slack)
     if scenario == "new":
-        if target == "ours":
-            within("events", done, done + slack)
+        within("events", done, done + slack)
+        if target != "dj-stripe":
             within("certificates", done, done + slack)
-        else:
-            within(target, done, done + slack)
-    elif target == "ours":
-        within("events", 0, 0)
-        within("deliveries", done, done + slack)
-    elif target == "reference":  # no deduplication: every delivery is a row
-        within(target, done, done + slack)
     else:
-        within(target, 0, 0)
+        within("events", 0, 0)
     return "; ".join(problems)
 
 
-def _load(env: dict[str, str], path: str, options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def _load(
+    env: dict[str, str], paths: dict[str, str], stripe: DjStripe | None, options: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
     template = workdir / "template.json"
     template.write_bytes(bodies.template())
     duplicate = workdir / "duplicate.json"
     duplicate.write_bytes(bodies.encode(bodies.certificate("SB-DUPLICATE-1")))
-    scenarios = [
-        (
-            "new",
-            "new",
-            template,
-            [("ours", path), ("reference", "/reference/"), ("reference-dedup", "/reference/dedup/")],
-        ),
-        # reference-dedup is the judged one; the plain reference's "duplicate path" (it inserts the body
-        # again, one more commit) is shown for information.
-        (
-            "duplicate",
-            "fixed",
-            duplicate,
-            [("ours", path), ("reference-dedup", "/reference/dedup/"), ("reference", "/reference/")],
-        ),
-    ]
+    signed = workdir / "signed.txt"
     result: dict[str, Any] = {
         "workers": options.workers,
         "connections": options.connections,
@@ -239,42 +261,52 @@ def _load(env: dict[str, str], path: str, options: argparse.Namespace, workdir: 
         "scenarios": {},
     }
     postmaster = _postmaster_pid() if env["BENCH_DB"] == "postgres" else None
-    with load.Server(env, options.workers, workdir / "gunicorn.log") as server:
-        server.wait_ready(path)
-        assert server.process is not None
-        workers = load.children(server.process.pid)
-        for scenario, mode, body_file, targets in scenarios:
-            if mode == "fixed":  # the first delivery of the duplicated body, outside the measurement
-                for _, target_path in targets:
-                    status, answer = load.request("POST", server.port, target_path, body_file.read_bytes())
-                    assert status == 200, (target_path, status, answer)
-            for target, target_path in targets:
-                load.run_load(
-                    server.url(target_path), mode, body_file, f"w{target}", options.warmup, options.connections
+    with contextlib.ExitStack() as stack:
+        servers = {"ours": stack.enter_context(load.Server(env, options.workers, workdir / "gunicorn.log"))}
+        servers["reference"] = servers["ours"]
+        if stripe:
+            servers["dj-stripe"] = stack.enter_context(
+                load.Server(
+                    stripe.env, options.workers, workdir / "djstripe.log", str(stripe.python), djstripe.APPLICATION
                 )
-            runs: dict[str, list[dict[str, Any]]] = {target: [] for target, _ in targets}
+            )
+            servers["dj-stripe"].wait_ready(stripe.path, expect=405)
+        servers["ours"].wait_ready(paths["ours"])
+        workers = {name: load.children(server.process.pid) for name, server in servers.items() if server.process}
+        targets = list(servers)
+
+        def send(target: str, scenario: str, seconds: float, tag: str) -> dict[str, Any]:
+            url = servers[target].url(paths[target])
+            mode = "new" if scenario == "new" else "fixed"
+            if target == "dj-stripe":
+                assert stripe is not None
+                bodies_file = djstripe.signed_bodies(signed, stripe.secret, mode, seconds, tag)
+                return load.run_load(url, "signed", bodies_file, tag, seconds, options.connections)
+            return load.run_load(url, mode, template if mode == "new" else duplicate, tag, seconds, options.connections)
+
+        for scenario in ("new", "duplicate"):
+            if scenario == "duplicate":  # the first delivery of the duplicated body, outside the measurement
+                for target in targets:
+                    run = send(target, scenario, 1, "first")
+                    assert run["requests"] and not run["errors"], (target, run)
+            for target in targets:
+                send(target, scenario, options.warmup, f"w{target}")
+            runs: dict[str, list[dict[str, Any]]] = {target: [] for target in targets}
             for round_number in range(1, options.rounds + 1):
                 line = [f"{scenario:>9} round {round_number}:"]
-                for target, target_path in targets:
-                    before = _counts()
+                for target in targets:
+                    before = _counts(stripe)
                     # Where the time goes: CPU of the gunicorn workers and of PostgreSQL (all its processes).
                     database = [postmaster, *load.children(postmaster)] if postmaster else []
-                    cpu_before = load.cpu_seconds(workers), load.cpu_seconds(database)
-                    run = load.run_load(
-                        server.url(target_path),
-                        mode,
-                        body_file,
-                        f"r{round_number}{target}",
-                        options.seconds,
-                        options.connections,
-                    )
+                    cpu_before = load.cpu_seconds(workers[target]), load.cpu_seconds(database)
+                    run = send(target, scenario, options.seconds, f"r{round_number}{target}")
                     run["connections"] = options.connections
                     answered = max(run["requests"], 1)
-                    run["worker_cpu_ms"] = 1000 * (load.cpu_seconds(workers) - cpu_before[0]) / answered
+                    run["worker_cpu_ms"] = 1000 * (load.cpu_seconds(workers[target]) - cpu_before[0]) / answered
                     if postmaster:
                         run["database_cpu_ms"] = 1000 * (load.cpu_seconds(database) - cpu_before[1]) / answered
                     run["load_average"] = os.getloadavg()[0]  # other work on the machine shows here
-                    run["problems"] = _verify(scenario, target, before, _counts(), run)
+                    run["problems"] = _verify(scenario, target, before, _counts(stripe), run)
                     runs[target].append(run)
                     cpu = f" cpu {run['worker_cpu_ms']:.2f}" + (
                         f"+{run['database_cpu_ms']:.2f} ms" if "database_cpu_ms" in run else " ms"
@@ -283,16 +315,15 @@ def _load(env: dict[str, str], path: str, options: argparse.Namespace, workdir: 
                         f"{target} {run['rps']:7.1f} req/s p50 {run['p50_ms']:6.2f} ms p99 {run['p99_ms']:7.2f} ms{cpu}"
                         f" (load {run['load_average']:.1f})" + (f" [{run['problems']}]" if run["problems"] else "")
                     )
-                reference = targets[1][0]
-                ratio = runs["ours"][-1]["rps"] / runs[reference][-1]["rps"]
-                log("  ".join(line) + f"  ours/{reference} {ratio:.2f}")
-            result["scenarios"][scenario] = _summarize(runs, reference=targets[1][0])
+                ratio = runs["ours"][-1]["rps"] / runs[REFERENCE][-1]["rps"]
+                log("  ".join(line) + f"  ours/{REFERENCE} {ratio:.2f}")
+            result["scenarios"][scenario] = _summarize(runs, reference=REFERENCE)
             summary = result["scenarios"][scenario]
             log(
                 f"{scenario:>9} median ratio ours/{summary['reference']}: {summary['median_ratio']:.2f}"
                 + "".join(f"; ours/{name} {value:.2f}" for name, value in summary["other_ratios"].items())
             )
-        result["refused_unread"] = load.refused_unread(server.port, path, 100 * 1024 * 1024)
+        result["refused_unread"] = load.refused_unread(servers["ours"].port, paths["ours"], 100 * 1024 * 1024)
         log(f"over-limit body under gunicorn (Content-Length 100 MiB, no body sent): {result['refused_unread']}")
     return result
 
@@ -333,7 +364,12 @@ def _summarize(runs: dict[str, list[dict[str, Any]]], reference: str) -> dict[st
         "ratios": ratios,
         "median_ratio": statistics.median(ratios),
         "other_ratios": others,
-        "problems": [r["problems"] for rs in runs.values() for r in rs if r["problems"]],
+        "problems": [
+            f"{name} round {number}: {r['problems']}"
+            for name, rs in runs.items()
+            for number, r in enumerate(rs, 1)
+            if r["problems"]
+        ],
     }
 
 
@@ -505,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated sections to leave out: statements,load,memory,reprocess (implies --no-docs)",
+        help="comma-separated sections to leave out: statements,load,memory,reprocess,djstripe (implies --no-docs)",
     )
     parser.add_argument("--phase", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -517,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(options, name, profile[name])
     options.reprocess = profile["reprocess"]
     options.skip = {name.strip() for name in options.skip.split(",") if name.strip()}
-    unknown = options.skip - {"statements", "load", "memory", "reprocess"}
+    unknown = options.skip - {"statements", "load", "memory", "reprocess", "djstripe"}
     if unknown:
         parser.error(f"--skip: unknown section(s) {', '.join(sorted(unknown))}")
     if options.skip:
@@ -547,12 +583,24 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": {},
     }
     log(f"django-seably benchmarks ({results['command']}) on {results['machine']['nproc']} cores")
+    stripe_python = None
+    if "djstripe" not in options.skip:
+        log(f"dj-stripe's venv: {djstripe.VENV} (from {djstripe.REQUIREMENTS.name}; made or updated when it changed)")
+        try:
+            stripe_python = djstripe.ensure_venv()
+            results["djstripe"] = djstripe.version(stripe_python)
+        except (OSError, subprocess.SubprocessError) as error:
+            log(f"could not install dj-stripe ({error}); run again with --skip djstripe to measure without it")
+            return 1
+        log(f"third receiver: {results['djstripe']}")
     databases = ["sqlite", "postgres"] if options.db == "both" else [options.db]
     with tempfile.TemporaryDirectory(prefix="seably-bench-") as tmp:
         root = snapshot(Path(tmp) / "src")
         results["source_digest"] = source_digest(root)
         log(f"measuring a snapshot of the working tree (django_seably sources {results['source_digest']})")
         env = {**os.environ, "PYTHONPATH": str(root)}  # the snapshot, not the editable install
+        if stripe_python:
+            env["BENCH_DJSTRIPE_PYTHON"] = str(stripe_python)
         for db in databases:
             out = Path(tmp) / f"{db}.json"
             command = _phase_command(db, options, out, root)

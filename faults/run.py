@@ -1,4 +1,4 @@
-"""The fault and load suite: gunicorn under load while the database stops, workers die and receivers fail.
+"""The fault and load suite: gunicorn under load while the database stops, workers die and receivers fail or exit.
 
     .venvs/django52/bin/python -m faults.run --db sqlite [--quick]
     scripts/with-postgres .venvs/django52/bin/python -m faults.run --db both [--quick]   (what `make faults` runs)
@@ -50,6 +50,9 @@ HANG_BOUND = float(CONNECT_TIMEOUT + 7)
 DOWN_SECONDS = 3.0
 #: The failing receiver raises for one certificate id in FAIL_EVERY; the slow one sleeps for one in SLOW_EVERY.
 FAIL_EVERY, SLOW_EVERY, SLOW_SECONDS = 20, 10, 0.2
+#: The exiting receiver kills its worker once for each certificate id ending in EXIT_SUFFIX (ids are numbered
+#: in order: one new certificate in 100), for at most EXIT_SECONDS of load (each death costs a worker's restart).
+EXIT_SUFFIX, EXIT_SECONDS = "07", 10.0
 
 PROFILES: dict[str, dict[str, Any]] = {
     # Load seconds per scenario, deliveries planned (an upper bound), client threads, workers killed.
@@ -103,8 +106,12 @@ class Scenario:
     #: Extra problems, from the results, the rows before the sweep and after it, the sweep's output.
     check: Callable[[Context, Sequence[load.Result], Snapshot, Snapshot, str, Tally], list[str]] | None = None
     postgres_only: str = ""
-    #: The load lasts at least this long, so that it goes on after a disruption ends.
+    #: The load lasts at least this long, so that it goes on after a disruption ends; and at most max_seconds (0: the
+    #: profile's seconds).
     min_seconds: float = 0.0
+    max_seconds: float = 0.0
+    #: The scenario gets a directory of its own for the exiting receiver's markers (rules.EXIT_MARKERS_ENV).
+    exit_markers: bool = False
 
 
 def disrupt_db_down(ctx: Context) -> None:
@@ -140,6 +147,8 @@ def check_db_down(
         f"answered while it was down: {dict(Counter(str(r.status) for r in during))}; "
         f"after it came back: {dict(Counter(str(r.status) for r in after_up))}"
     )
+    # Store first: an event committed just before the server stopped is answered 2xx and left pending.
+    t.notes.append(f"pending before the sweep: {before.count('pending')}; sweep: {output.strip()}")
     problems = []
     if not any(r.status == 503 for r in during):
         problems.append("no 503 while the database was down")
@@ -175,7 +184,7 @@ def check_sigkill(
         f"workers killed: {len(kills)} at {', '.join(f'{at:.1f}' for at, _ in kills)} s; "
         f"{ctx.timeline.get('workers_after', '?')} workers alive after the load"
     )
-    # Inline processing commits an event and its processing together: a kill leaves nothing half done to sweep.
+    # Store first: a kill during processing leaves its event pending (committed before), which the sweep finishes.
     t.notes.append(f"pending before the sweep: {before.count('pending')}; sweep: {output.strip()}")
     problems = []
     if len(kills) < ctx.profile["kills"]:
@@ -219,12 +228,49 @@ def check_receivers(
     return problems
 
 
+def check_exit(
+    ctx: Context, results: Sequence[load.Result], before: Snapshot, after: Snapshot, output: str, t: Tally
+) -> list[str]:
+    """Store first: every event whose receiver killed the worker was committed before, so it is left ``pending``.
+
+    Nothing else leaves an event pending here (the retried delivery is a duplicate,
+    answered without processing). The sweep must process exactly those, once.
+    """
+    died = {marker.name for marker in Path(ctx.env[rules.EXIT_MARKERS_ENV]).iterdir()}
+    pending = {pk: event for pk, event in before.events.items() if event.status == "pending"}
+    pending_ids = Counter(event.object_id for event in pending.values())
+    t.notes.append(
+        f"workers killed by os._exit in a receiver: {len(died)} (certificate ids ending in {EXIT_SUFFIX}, once each); "
+        f"{ctx.timeline.get('workers_after', '?')} workers alive after the load"
+    )
+    t.notes.append(f"pending before the sweep: {len(pending)}; seably_reprocess --pending: {output.strip()}")
+    problems = []
+    if not died:
+        problems.append("no receiver killed its worker: nothing was tested")
+    if set(pending_ids) != died or any(n != 1 for n in pending_ids.values()):
+        problems.append(
+            f"the events left pending are not exactly one per killed worker (store first): {len(died)} killed, "
+            f"pending: {len(pending)} events, {len(died - set(pending_ids))} killed ids without a pending event"
+        )
+    match = re.search(r"(\d+) processed, (\d+) failed", output)
+    if not match or int(match.group(1)) != len(pending) or int(match.group(2)) != 0:
+        problems.append(f"the sweep did not process exactly the {len(pending)} pending events: {output.strip()}")
+    left = [pk for pk in pending if after.events[pk].status != "processed"]
+    if left:
+        problems.append(f"{len(left)} events still not processed after the sweep")
+    if ctx.timeline.get("workers_after") != server.WORKERS:
+        problems.append(f"gunicorn did not get back to {server.WORKERS} workers: {ctx.timeline.get('workers_after')}")
+    return problems
+
+
 SCENARIOS = [
     Scenario("load", "sustained load, new and duplicate deliveries mixed"),
     Scenario(
         "db-down",
-        f"the database stopped (pg_ctl stop -m immediate) for {DOWN_SECONDS:.0f} s during load, then started",
+        f"the database stopped (pg_ctl stop -m immediate) for {DOWN_SECONDS:.0f} s during load, then started; "
+        "then the pending sweep",
         disrupt=disrupt_db_down,
+        sweep=("seably_reprocess", "--pending"),
         check=check_db_down,
         postgres_only=SQLITE_HAS_NO_SERVER,
         # A lead, the time down, a crash recovery (seconds on a busy machine), then load on a live database again.
@@ -251,6 +297,16 @@ SCENARIOS = [
         },
         sweep=("seably_reprocess", "--failed"),
         check=check_receivers,
+    ),
+    Scenario(
+        "exit",
+        f"a receiver kills its worker (os._exit) in the middle of processing, once for each certificate id ending "
+        f"in {EXIT_SUFFIX}; the client retries; then seably_reprocess --pending",
+        env={rules.EXIT_SUFFIX_ENV: EXIT_SUFFIX},
+        sweep=("seably_reprocess", "--pending"),
+        check=check_exit,
+        max_seconds=EXIT_SECONDS,
+        exit_markers=True,
     ),
 ]
 
@@ -310,16 +366,23 @@ def _run_scenario(
     database: Database,
     began: float,
 ) -> Outcome:
-    env = server.django_env(vendor, database, scenario.env)
+    scenario_env = dict(scenario.env)
+    if scenario.exit_markers:
+        markers = workdir / f"{vendor}-{scenario.name}-exit-markers"
+        markers.mkdir()
+        scenario_env[rules.EXIT_MARKERS_ENV] = str(markers)
+    env = server.django_env(vendor, database, scenario_env)
     path = server.prepare(env)
     deliveries = load.plan(secrets.token_hex(3), profile["deliveries"], seed)
     say(f"   database migrated and endpoint created in {time.monotonic() - began:.1f} s")
     problems: list[str] = []
     with server.gunicorn(env, workdir, path, f"{vendor}-{scenario.name}") as gunicorn_server:
         seconds = max(profile["seconds"], scenario.min_seconds)
+        if scenario.max_seconds:
+            seconds = min(seconds, scenario.max_seconds)
         say(f"   gunicorn up ({server.WORKERS} workers); {profile['threads']} client threads for {seconds:.0f} s")
         start = time.monotonic()
-        ctx = Context(vendor, profile, gunicorn_server, cluster, start, threading.Event(), scenario.env, seed=seed)
+        ctx = Context(vendor, profile, gunicorn_server, cluster, start, threading.Event(), scenario_env, seed=seed)
         disruption = None
         if scenario.disrupt is not None:
             disruption = threading.Thread(target=_guarded, args=(scenario.disrupt, ctx, problems), daemon=True)

@@ -1,3 +1,1 @@
-"""The reference receiver: the least any persisting Django webhook receiver must do."""
-
-from __future__ import annotations
+"""The reference receiver: the least a receiver of django-seably's contract must do, in plain SQL."""

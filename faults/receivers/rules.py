@@ -1,7 +1,9 @@
-"""Which Seably ids the receivers fail or slow down; no Django imports, so the runner can predict them.
+"""Which Seably ids the receivers fail, slow down or kill their worker for; no Django imports, so the runner can predict them.
 
-A hash of the id, not a counter: every process (gunicorn workers, the reprocess
-command, the runner) reaches the same answer without sharing any state.
+A hash (or, for the exiting receiver, a suffix) of the id, not a counter: every
+process (gunicorn workers, the reprocess command, the runner) reaches the same
+answer without sharing any state. Whether a worker already died for an id is
+the one shared fact, a file per id (see receivers.exit_once).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from collections.abc import Mapping
 FAIL_EVERY_ENV = "SEABLY_FAULTS_FAIL_EVERY"
 SLOW_EVERY_ENV = "SEABLY_FAULTS_SLOW_EVERY"
 SLOW_SECONDS_ENV = "SEABLY_FAULTS_SLOW_SECONDS"
+#: The exiting receiver: ids ending in this suffix, once each, remembered as files in that directory.
+EXIT_SUFFIX_ENV = "SEABLY_FAULTS_EXIT_SUFFIX"
+EXIT_MARKERS_ENV = "SEABLY_FAULTS_EXIT_MARKERS"
 
 
 def picked(object_id: str, every: int, salt: str) -> bool:
@@ -40,3 +45,9 @@ def fails(object_id: str, env: Mapping[str, str] = os.environ) -> bool:
 
 def sleeps(object_id: str, env: Mapping[str, str] = os.environ) -> bool:
     return picked(object_id, slow_every(env), "slow")
+
+
+def exits(object_id: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether the receiver kills its worker for this certificate id (the first time only: see receivers)."""
+    suffix = env.get(EXIT_SUFFIX_ENV) or ""
+    return bool(suffix) and object_id.endswith(suffix)

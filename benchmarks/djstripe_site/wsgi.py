@@ -1,0 +1,10 @@
+"""WSGI application of the dj-stripe server (gunicorn, in .venvs/djstripe)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.djstripe_site.settings")
+application = get_wsgi_application()
