@@ -373,12 +373,17 @@ class TestIndexes:
                 cursor.execute("SET LOCAL enable_seqscan = off")
 
     def test_certificates_by_address(self):
-        self.create_index(Certificate, "test_cert_email_key", "learner_email")
-        candidates = Certificate.objects.alias(key=linking.AsciiLower("learner_email")).filter(
-            key__in=["a@example.com"]
+        """The model's own index (in the migration) serves them."""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_seqscan = off")
+        candidates = (
+            Certificate.objects.alias(key=linking.AsciiLower("learner_email"))
+            .filter(key__in=["a@example.com"])
+            .order_by()
         )
 
-        assert "test_cert_email_key" in candidates.explain()
+        assert "seably_cert_email_key" in candidates.explain()
 
     def test_users_by_address(self, django_user_model):
         self.create_index(django_user_model, "test_user_email_key", "email")
