@@ -14,18 +14,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-from sphinx import addnodes  # noqa: E402
-from sphinx.application import Sphinx  # noqa: E402
-from sphinx.transforms.post_transforms import SphinxPostTransform  # noqa: E402
 
 from django_seably import __version__  # noqa: E402  (after the path is set; the module imports nothing)
 
 project = "django-seably"
 author = "django-seably contributors"
-copyright = "django-seably contributors"  # noqa: A001  (Sphinx's name)
+copyright = "django-seably contributors"
 version = release = __version__
 
 extensions = ["myst_parser"]
