@@ -1,7 +1,7 @@
 """The fault and load suite: gunicorn under load while the database stops, workers die and receivers fail.
 
-    .venvs/django52/bin/python -m faults.run --db sqlite [--quick]
-    scripts/with-postgres .venvs/django52/bin/python -m faults.run --db both [--quick]   (what `make faults` runs)
+    .tox/faults/bin/python -m faults.run --db sqlite [--quick]
+    scripts/with-postgres .tox/faults/bin/python -m faults.run --db both [--quick]   (what `make faults` runs)
 
 Each scenario gets a fresh database (migrated, an endpoint created, by subprocesses),
 gunicorn with three sync workers on 127.0.0.1, and a client of a few threads that
