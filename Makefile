@@ -1,11 +1,10 @@
 # Development entry points. `make demo` runs the example project on
 # http://127.0.0.1:8000/ (admin/admin); `make test` is the one command that runs
-# the whole suite (see scripts/test); `make lint` runs ruff and mypy.
+# everything CI runs (scripts/test: the gates, every cell of tox.ini, coverage,
+# the wheel, the fault suite); `make lint` runs ruff and mypy; `make docs` builds
+# the documentation site into build/docs/.
 
-.PHONY: demo test lint screenshots faults
-
-VENV52 := .venvs/django52
-MYPY_TARGETS := django_seably tests example_project benchmarks faults
+.PHONY: demo test lint docs screenshots faults
 
 test:
 	scripts/test
@@ -14,16 +13,16 @@ test:
 # PostgreSQL while the database stops, workers are killed and receivers fail; about 4 minutes
 # (FAULTS_ARGS=--quick: under 2). Exits 1 if anything answered 2xx was lost or duplicated.
 faults:
-	SEABLY_DJANGO=52 SEABLY_VENV_ONLY=1 scripts/test
-	scripts/with-postgres $(VENV52)/bin/python -m faults.run --db both $(FAULTS_ARGS)
+	scripts/test faults
 
-# Lint tools go into the Django 5.2 test venv (mypy needs Django, pytest, ...).
+# ruff check, ruff format --check and strict mypy, in tox's lint env (requirements/lint.txt).
 lint:
-	SEABLY_DJANGO=52 SEABLY_VENV_ONLY=1 scripts/test
-	$(VENV52)/bin/python -m pip install -q --disable-pip-version-check -r requirements/lint.txt
-	$(VENV52)/bin/ruff check .
-	$(VENV52)/bin/ruff format --check .
-	$(VENV52)/bin/mypy $(MYPY_TARGETS)
+	scripts/test lint
+
+# The documentation site (Sphinx, furo, MyST Markdown); warnings and broken links fail.
+docs:
+	scripts/test docs
+	@echo "open build/docs/index.html"
 
 # Needs only Python 3.11+ (with venv) and make. The venv is (re)installed only when
 # the packaging files change; data lives in example_project/db.sqlite3 (delete it to start over).
@@ -48,4 +47,4 @@ $(DEMO_VENV)/.seably-demo: setup.cfg pyproject.toml
 
 # Refresh the README's screenshots (taken by the browser tests).
 screenshots:
-	SEABLY_DJANGO=52 SEABLY_SCREENSHOTS=1 scripts/test tests/test_browser.py -p no:randomly
+	SEABLY_SCREENSHOTS=1 scripts/test py311-django52-sqlite -- tests/test_browser.py -p no:randomly

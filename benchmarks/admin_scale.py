@@ -1,6 +1,6 @@
 """Time every admin page at 10,000 and at 1,000,000 events on PostgreSQL; the ratio is the target (≤ 1.5).
 
-    scripts/with-postgres .venvs/django52/bin/python -m benchmarks.admin_scale [--small N] [--large N]
+    scripts/with-postgres .tox/faults/bin/python -m benchmarks.admin_scale [--small N] [--large N]
 
 Seeds a database of its own with ``generate_series`` (events spread evenly over
 the last three years, like a workspace that has been sending for years; one

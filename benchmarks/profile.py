@@ -1,7 +1,7 @@
 """Profile one gunicorn worker under load with py-spy and print where its time goes.
 
-    .venvs/django52/bin/python -m benchmarks.profile [--target ours|reference] [--scenario new|duplicate]
-    scripts/with-postgres .venvs/django52/bin/python -m benchmarks.profile --db postgres
+    .tox/faults/bin/python -m benchmarks.profile [--target ours|reference] [--scenario new|duplicate]
+    scripts/with-postgres .tox/faults/bin/python -m benchmarks.profile --db postgres
 
 One sync worker, wrk with 2 connections for ``--seconds``; py-spy samples the worker
 (``--idle`` too, so time waiting on the database shows) and the collapsed stacks are

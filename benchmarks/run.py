@@ -1,6 +1,6 @@
 """Benchmark django_seably's webhook receiver against the reference receiver of its contract and dj-stripe's, on SQLite and PostgreSQL.
 
-    .venvs/django52/bin/python -m benchmarks.run [--quick]
+    .tox/faults/bin/python -m benchmarks.run [--quick]
 
 See benchmarks/README.md. The top-level process runs one phase per database in a
 child process (PostgreSQL's under ``scripts/with-postgres``, a throwaway cluster),

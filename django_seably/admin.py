@@ -17,6 +17,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import display_for_value
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -324,7 +325,12 @@ class CertificateAdmin(ReadOnlyAdmin):
     def event_links(self, obj: Certificate) -> str:
         events = WebhookEvent.objects.filter(object_id=obj.seably_id, event_type="certificate.created")
         links = [
-            (reverse("admin:django_seably_webhookevent_change", args=[event.pk]), event, event.received_at)
+            # display_for_value: the time as every other date in the admin shows it (local, formatted).
+            (
+                reverse("admin:django_seably_webhookevent_change", args=[event.pk]),
+                event,
+                display_for_value(event.received_at, ""),
+            )
             for event in events.only("pk", "event_type", "received_at")[:20]
         ]
         return format_html_join(", ", '<a href="{}">{}</a> ({})', links) or "—"

@@ -1,7 +1,7 @@
 """The fault and load suite: gunicorn under load while the database stops, workers die and receivers fail or exit.
 
-    .venvs/django52/bin/python -m faults.run --db sqlite [--quick]
-    scripts/with-postgres .venvs/django52/bin/python -m faults.run --db both [--quick]   (what `make faults` runs)
+    .tox/faults/bin/python -m faults.run --db sqlite [--quick]
+    scripts/with-postgres .tox/faults/bin/python -m faults.run --db both [--quick]   (what `make faults` runs)
     ... --server uvicorn   (gunicorn with uvicorn's worker, serving tests.asgi: the ASGI path)
 
 Each scenario gets a fresh database (migrated, an endpoint created, by subprocesses),

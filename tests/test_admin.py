@@ -165,6 +165,19 @@ class TestPagesRender:
         assert response.status_code == 200
         assert escape(json.dumps(certificate.data, indent=2, ensure_ascii=False)) in response.content.decode()
 
+    def test_certificate_page_formats_its_events_time(self, admin_client, settings):
+        settings.TIME_ZONE = "Europe/Oslo"
+        event = WebhookEventFactory.create(payload=certificate_body("SB-00000777"))
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            received_at=datetime.datetime(2026, 12, 3, 7, 53, 30, 38668, tzinfo=datetime.UTC)
+        )
+        certificate = CertificateFactory.create(seably_id="SB-00000777", event=event)
+
+        content = admin_client.get(change("certificate", certificate.pk)).content.decode()
+
+        assert "Dec. 3, 2026, 8:53 a.m." in content  # the admin's DATETIME_FORMAT, in local time
+        assert "2026-12-03 07:53:30" not in content
+
     def test_endpoint_page_renders(self, admin_client, seably_endpoint):
         assert admin_client.get(change("endpoint", seably_endpoint.pk)).status_code == 200
 

@@ -518,3 +518,33 @@ def test_rotate_a_token(page):
     assert (gone.status, gone.json()) == (404, {"error": "Not found."})
     ready = page.request.get(new_url)
     assert (ready.status, ready.json()) == (200, {"status": "ready"})
+
+
+# --- layout ----------------------------------------------------------------------------
+
+
+def horizontal_overflow(page: Page) -> int:
+    """How many pixels the page is wider than the window (0: no sideways scrolling)."""
+    return int(page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+
+
+def test_the_endpoint_page_fits_a_400_px_screen(page):
+    endpoint = EndpointFactory.create(name="production")
+    page.set_viewport_size({"width": 400, "height": 800})
+    page.goto(f"/admin/django_seably/endpoint/{endpoint.pk}/change/")
+    url_box = page.get_by_role("textbox", name="Webhook URL")
+    expect(url_box).to_be_visible()
+
+    assert horizontal_overflow(page) == 0
+    assert url_box.evaluate("element => element.getBoundingClientRect().right") <= 400
+
+
+@pytest.mark.parametrize(("link", "last_column"), [("Webhook events", "attempts"), ("Certificates", "expires_on")])
+def test_a_list_shows_its_last_column_at_1280_px(page, seeded, link, last_column):
+    open_from_index(page, link)
+    header = page.locator(f"#result_list thead th.column-{last_column}")
+    expect(header).to_be_visible()
+
+    assert page.locator("#changelist .results").evaluate("element => element.scrollWidth <= element.clientWidth")
+    assert header.evaluate("element => element.getBoundingClientRect().right") <= VIEWPORT["width"]
+    assert horizontal_overflow(page) == 0
