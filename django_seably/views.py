@@ -94,13 +94,13 @@ def _read_body(request: HttpRequest) -> bytearray:
     limit = seably_settings.MAX_BODY_SIZE
     too_large = WebhookBodyTooLarge(limit)
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(request.headers.get("content-length") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
         raise too_large
     stream: Any = request
-    if "CONTENT_LENGTH" not in request.META and request.META.get("wsgi.input_terminated"):
+    if "content-length" not in request.headers and request.META.get("wsgi.input_terminated"):
         # A chunked body, which gunicorn and uWSGI decode and mark as terminated:
         # Django would read zero bytes of it, for lack of a Content-Length.
         stream = request.META["wsgi.input"]
