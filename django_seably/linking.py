@@ -182,7 +182,7 @@ def _keys(emails: Iterable[str]) -> set[str]:
 def _assign(rows: Collection[tuple[Any, str, Any]], *, only_unlinked: bool = False) -> int:
     """Give each certificate row (pk, learner_email, user) the user its email now links to; return how many changed.
 
-    At most two UPDATEs: one that links (a CASE over the users), one that unlinks.
+    At most two UPDATE statements: one that links (a CASE over the users), one that unlinks.
     """
     from django_seably.models import Certificate
 

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import pytest
+from django.db.models import CharField
 from django.test import override_settings
 
 from django_seably.certificates import extract_fields
@@ -170,7 +171,9 @@ class TestMalformedValues:
         ],
     )
     def test_text_longer_than_its_column_is_empty(self, column, key):
-        limit = Certificate._meta.get_field(column).max_length
+        field = Certificate._meta.get_field(column)
+        assert isinstance(field, CharField) and field.max_length is not None
+        limit = field.max_length
         fitting = "a@" + "x" * (limit - 2)
         too_long = "a@" + "x" * (limit - 1)
 

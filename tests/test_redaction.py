@@ -596,7 +596,7 @@ class TestRecords:
         redact_request(request, TOKEN)
 
         assert request.path == f"/seably/{TOKEN[:4]}…/"
-        assert request.META["HTTP_X_SEABLY_SIGNATURE"] == f"sha256={TOKEN}"
+        assert request.headers["x-seably-signature"] == f"sha256={TOKEN}"
 
 
 class TestWebhookPrefix:
