@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from django.db import OperationalError, connection, connections
+from django.db import DataError, OperationalError, connection, connections
 from django.test import Client
 
 from django_seably.models import Certificate, Endpoint, WebhookEvent
@@ -184,3 +184,100 @@ def test_an_endpoint_deleted_while_its_delivery_is_stored_is_503_and_stores_noth
     assert response.status_code == 503
     assert response.json() == {"error": "Database unavailable, try again later."}
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.django_db
+class TestEdges:
+    """The failure paths of storing and processing that only a race or a broken database reaches."""
+
+    def test_a_database_refusing_an_invalid_body_is_503(self, seably_endpoint, monkeypatch):
+        def refuse(event: WebhookEvent) -> bool:
+            raise DataError("refused")
+
+        monkeypatch.setattr(WebhookEvent.objects, "store", refuse)
+
+        response = Client().post(seably_endpoint.webhook_path, data=b"{oops", content_type="application/json")
+
+        assert response.status_code == 503
+        assert not WebhookEvent.objects.exists()
+
+    def test_a_failure_after_another_caller_processed_the_event_is_not_recorded(self, monkeypatch):
+        """Our attempt failed, but meanwhile another process claimed and processed the event: it stays processed."""
+        event = WebhookEventFactory.create()
+
+        def failing(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+            raise Boom("receiver exploded")
+
+        real = type(WebhookEvent.objects.all()).claimable
+        calls = []
+
+        def claimable(self: Any, *, only_pending: bool = False) -> Any:
+            calls.append(only_pending)
+            # The second call is _record_failure's, after the rollback: by then another caller won.
+            return real(self, only_pending=only_pending) if len(calls) == 1 else self.none()
+
+        monkeypatch.setattr(type(WebhookEvent.objects.all()), "claimable", claimable)
+        sent = []
+        processing_failed.connect(lambda **kwargs: sent.append(kwargs), weak=False, dispatch_uid="edge")
+        webhook_received.connect(failing, weak=False)
+        try:
+            assert process_event(event) == "skipped"
+        finally:
+            webhook_received.disconnect(failing)
+            processing_failed.disconnect(dispatch_uid="edge")
+
+        assert sent == []
+        stored = WebhookEvent.objects.get(pk=event.pk)
+        assert (stored.status, stored.attempts, stored.last_error) == ("pending", 0, "")
+
+    def test_an_invalid_event_valid_now_but_already_received_stays_invalid(self):
+        """Reprocessing an invalid body that parses now, whose JSON arrived since as a valid event of its own."""
+        valid = WebhookEventFactory.create(processed=True)
+        invalid = WebhookEventFactory.create(
+            status="invalid",
+            body=valid.body,
+            payload=None,
+            fingerprint="invalid:" + "0" * 56,
+            event_type="",
+            object_type=None,
+            object_id=None,
+            last_error="Body is not valid JSON.",
+        )
+
+        assert process_event(invalid) == "invalid"
+
+        invalid.refresh_from_db()
+        assert (invalid.status, invalid.last_error) == ("invalid", "Body is not valid JSON.")
+        assert WebhookEvent.objects.get(pk=valid.pk).status == "processed"
+
+
+def test_upsert_names_only_concrete_fields():
+    from django_seably.upsert import upsert
+
+    with pytest.raises(ValueError, match=r"^WebhookEvent.created_certificates is not a concrete field.$"):
+        upsert(WebhookEvent(body="{}", fingerprint="x"), conflict="created_certificates")
+
+
+@pytest.mark.django_db
+def test_an_invalid_event_revalidated_meanwhile_by_another_caller_is_left_to_it():
+    event = WebhookEventFactory.create()  # pending in the database...
+    stale = WebhookEvent.objects.get(pk=event.pk)
+    stale.status = WebhookEvent.Status.INVALID  # ...but invalid as this caller loaded it
+
+    assert process_event(stale) == "invalid"
+    assert WebhookEvent.objects.get(pk=event.pk).status == "pending"
+
+
+@pytest.mark.django_db
+def test_a_content_length_that_is_no_number_is_read_as_no_body(rf, seably_endpoint):
+    from django_seably.views import WebhookView
+
+    request = rf.post(seably_endpoint.webhook_path, data=b"", content_type="application/json")
+    request.META["CONTENT_LENGTH"] = "twelve"
+
+    response = WebhookView.as_view()(request, token=seably_endpoint.token)
+
+    assert response.status_code == 400
+    assert json.loads(response.content) == {
+        "error": "Body is not valid JSON (Expecting value: line 1 column 1 (char 0))."
+    }
