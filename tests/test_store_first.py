@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.db import DataError, OperationalError, connection, connections
+from django.http import JsonResponse
 from django.test import Client
 
 from django_seably.models import Certificate, Endpoint, WebhookEvent
@@ -277,6 +278,7 @@ def test_a_content_length_that_is_no_number_is_read_as_no_body(rf, seably_endpoi
 
     response = WebhookView.as_view()(request, token=seably_endpoint.token)
 
+    assert isinstance(response, JsonResponse)
     assert response.status_code == 400
     assert json.loads(response.content) == {
         "error": "Body is not valid JSON (Expecting value: line 1 column 1 (char 0))."
