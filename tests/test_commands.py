@@ -411,7 +411,7 @@ class TestSendTestEvent:
         assert certificate.course_name == "django-seably test course"
         assert certificate.issued_at is not None
         assert certificate.expires_on is not None
-        assert certificate.url == f"https://www.seably.com/certificates/{certificate.seably_id}"
+        assert certificate.url == f"https://www.seably.com/certificates/{certificate.seably_id}.pdf"
         lines = output.splitlines()
         assert lines == [
             f"POST {live_server.url}/seably/{live_endpoint.token[:4]}…/ ({len(event.body.encode())} bytes)",

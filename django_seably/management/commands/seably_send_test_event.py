@@ -9,35 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from django_seably.redact import redact_url
-
-
-def sample_certificate_event() -> dict[str, Any]:
-    """Return a realistic ``certificate.created`` body with a new certificate id."""
-    now = timezone.now().replace(microsecond=0)
-    seably_id = f"SB-TEST-{secrets.token_hex(4).upper()}"
-    return {
-        "event": "certificate.created",
-        "payload": {
-            "data": {
-                "type": "certificate",
-                "id": seably_id,
-                "created_at": now.isoformat().replace("+00:00", "Z"),
-                "valid_until": now.date().replace(year=now.year + 2).isoformat(),
-                "url": f"https://www.seably.com/certificates/{seably_id}",
-                "user": {
-                    "id": 1,
-                    "email": "test.learner@example.com",
-                    "first_name": "Test",
-                    "last_name": "Learner",
-                },
-                "course": {"id": 1, "name": "django-seably test course", "version": 1},
-                "score": 100,
-            }
-        },
-    }
+from django_seably.testing import certificate_body
 
 
 class Command(BaseCommand):
@@ -66,7 +40,7 @@ class Command(BaseCommand):
             except OSError as error:
                 raise CommandError(f"Cannot read {options['file']}: {error.strerror}.") from error
         else:
-            body = json.dumps(sample_certificate_event(), indent=2).encode()
+            body = json.dumps(_test_certificate(), indent=2).encode()
         request = urllib.request.Request(
             url,
             data=body,
@@ -86,3 +60,13 @@ class Command(BaseCommand):
         self.stdout.write(f"{status} {answer.decode('utf-8', errors='replace')}")
         if not 200 <= status < 300:
             raise CommandError(f"The endpoint answered {status}.")
+
+
+def _test_certificate() -> dict[str, Any]:
+    """A realistic body (django_seably.testing's), recognisable as a test in the admin."""
+    return certificate_body(
+        f"SB-TEST-{secrets.token_hex(4).upper()}",
+        learner_email="test.learner@example.com",
+        learner_name="Test Learner",
+        course_title="django-seably test course",
+    )
