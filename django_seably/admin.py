@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections, transaction
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -34,7 +34,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from django_seably.models import Certificate, CertificateQuerySet, Endpoint, EventOverview, WebhookEvent, generate_token
+from django_seably.models import (
+    Certificate,
+    CertificateQuerySet,
+    Endpoint,
+    EndpointQuerySet,
+    EventOverview,
+    WebhookEvent,
+    generate_token,
+)
 from django_seably.processing import process_event
 
 Status = WebhookEvent.Status
@@ -367,7 +375,7 @@ class EndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
         queryset: QuerySet[Endpoint] = super().get_queryset(request)
-        return queryset.annotate(_last_received_at=_last_received_at())
+        return cast(EndpointQuerySet, queryset).with_last_received_at()
 
     @admin.display(description=_("token"))
     def masked_token(self, obj: Endpoint) -> str:
@@ -379,9 +387,9 @@ class EndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         count = obj.events.order_by()[: EVENTS_COUNT_CAP + 1].count()
         return f"{EVENTS_COUNT_CAP:,}+" if count > EVENTS_COUNT_CAP else f"{count:,}"
 
-    @admin.display(description=_("last received"), ordering="_last_received_at")
+    @admin.display(description=_("last received"), ordering="last_received_at")
     def last_received_at(self, obj: Endpoint) -> datetime.datetime | None:
-        return getattr(obj, "_last_received_at", None)
+        return getattr(obj, "last_received_at", None)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -464,9 +472,9 @@ class EventOverviewAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.model._meta,
             "chart": _daily_chart(self.DAYS),
             "statuses": _status_counts(),
-            "oldest_failed": WebhookEvent.objects.filter(status=Status.FAILED).order_by("pk").first(),
-            "oldest_pending": WebhookEvent.objects.filter(status=Status.PENDING).order_by("pk").first(),
-            "endpoints": _last_delivery_per_endpoint(),
+            "oldest_failed": WebhookEvent.objects.oldest(Status.FAILED),
+            "oldest_pending": WebhookEvent.objects.oldest(Status.PENDING),
+            "endpoints": Endpoint.objects.with_last_received_at().order_by("name"),
             "media": self.media,
         }
         return TemplateResponse(request, "admin/django_seably/overview.html", context)
@@ -567,13 +575,3 @@ def _counts_per_day(first: datetime.date, last: datetime.date) -> dict[datetime.
         .annotate(total=Count("pk"))
         .values_list("day", "total")
     )
-
-
-def _last_received_at() -> Subquery:
-    """The newest event's time, one index probe per endpoint (not a MAX over all its events)."""
-    newest = WebhookEvent.objects.filter(endpoint=OuterRef("pk")).order_by("-pk").values("received_at")[:1]
-    return Subquery(newest)
-
-
-def _last_delivery_per_endpoint() -> QuerySet[Endpoint]:
-    return Endpoint.objects.annotate(last_received_at=_last_received_at()).order_by("name")

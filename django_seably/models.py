@@ -20,6 +20,16 @@ def generate_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+class EndpointQuerySet(models.QuerySet["Endpoint"]):
+    def with_last_received_at(self) -> EndpointQuerySet:
+        """Annotate each endpoint with ``last_received_at``: its newest event's time, or None.
+
+        One index probe per endpoint (its newest event by id), not a MAX over all its events.
+        """
+        newest = WebhookEvent.objects.filter(endpoint=models.OuterRef("pk")).order_by("-pk").values("received_at")
+        return self.annotate(last_received_at=models.Subquery(newest[:1]))
+
+
 class Endpoint(models.Model):
     """A URL registered on Seably; its token is the only secret that guards it."""
 
@@ -38,6 +48,8 @@ class Endpoint(models.Model):
         help_text=_("An inactive endpoint answers 404, like an unknown one."),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = EndpointQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("endpoint")
@@ -73,6 +85,13 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         stored = upsert(event, conflict="fingerprint", increment=["delivery_count"], returning=["delivery_count"])
         event.delivery_count = stored["delivery_count"]
         return event.delivery_count == 1
+
+    def oldest(self, status: str) -> WebhookEvent | None:
+        """Return the oldest event with ``status`` (only its id, type and time loaded), or None.
+
+        The lowest id on the (status, id) index: ids grow with time.
+        """
+        return self.filter(status=status).order_by("pk").only("pk", "event_type", "received_at").first()
 
     def claimable(self, *, only_pending: bool = False) -> WebhookEventQuerySet:
         """The events processing may take: pending ones, and failed ones unless ``only_pending``.

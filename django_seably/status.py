@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count
 from django.utils import timezone
 
 from django_seably.models import Endpoint, WebhookEvent
@@ -75,11 +75,12 @@ def current_status() -> SeablyStatus:
     counts = dict.fromkeys(Status.values, 0)
     for row in WebhookEvent.objects.order_by().values("status").annotate(count=Count("pk")):
         counts[row["status"]] = row["count"]
-    newest = WebhookEvent.objects.filter(endpoint=OuterRef("pk")).order_by("-pk").values("received_at")[:1]
-    rows = Endpoint.objects.annotate(last_received_at=Subquery(newest)).order_by("name")
+    rows = Endpoint.objects.with_last_received_at().order_by("name")
     endpoints = [
-        EndpointActivity(row["name"], mask_token(row["token"]), row["is_active"], row["last_received_at"])
-        for row in rows.values("name", "token", "is_active", "last_received_at")
+        EndpointActivity(
+            endpoint.name, mask_token(endpoint.token), endpoint.is_active, getattr(endpoint, "last_received_at", None)
+        )
+        for endpoint in rows.only("name", "token", "is_active")
     ]
     return SeablyStatus(
         counts=counts,
@@ -91,11 +92,10 @@ def current_status() -> SeablyStatus:
 
 
 def _oldest(status: str, now: datetime.datetime) -> WaitingEvent | None:
-    # The lowest id on the (status, id) index: ids grow with time, so it is the oldest.
-    row = WebhookEvent.objects.filter(status=status).order_by("pk").values("pk", "received_at").first()
-    if row is None:
+    event = WebhookEvent.objects.oldest(status)
+    if event is None:
         return None
-    return WaitingEvent(row["pk"], row["received_at"], max(now - row["received_at"], datetime.timedelta()))
+    return WaitingEvent(event.pk, event.received_at, max(now - event.received_at, datetime.timedelta()))
 
 
 def format_age(age: datetime.timedelta) -> str:
