@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-import re
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.checks import CheckMessage, Error
-from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import QuerySet
 from django.utils.module_loading import import_string
 
+from django_seably.checks.tasks import check_tasks
 from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, DEFAULTS, PROCESSING_MODES
 
 
@@ -47,7 +44,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
             )
         )
     if config.get("PROCESSING") == "tasks":
-        errors.extend(_check_tasks())
+        errors.extend(check_tasks())
     if "MAX_BODY_SIZE" in config and not _is_positive_int(config["MAX_BODY_SIZE"]):
         errors.append(
             Error(
@@ -65,78 +62,6 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
         errors.extend(_check_linkable_users(config["LINKABLE_USERS"]))
     errors.extend(_check_health_thresholds(config))
     return errors
-
-
-def _check_tasks() -> list[CheckMessage]:
-    """Check that the tasks framework can run our task, in the order an operator would fix things.
-
-    The task names its backend (``"default"``) and queue (``"default"``); both are
-    looked up again here rather than trusted from import time, since TASKS may
-    differ by now (tests, a management command with other settings).
-    """
-    from django_seably import tasks
-
-    task = tasks.process_event_task
-    if task is None and not tasks.task_error:
-        return [
-            Error(
-                'SEABLY["PROCESSING"] is "tasks" but no tasks framework is installed.',
-                hint='Use Django 6, or install django-tasks (pip install "django-seably[tasks]"), '
-                'or set PROCESSING to "inline".',
-                id="django_seably.E007",
-            )
-        ]
-    assert tasks.framework is not None  # a task or its error implies a framework
-    alias = task.backend if task is not None else tasks.framework.DEFAULT_TASK_BACKEND_ALIAS
-    queue = task.queue_name if task is not None else tasks.framework.DEFAULT_TASK_QUEUE_NAME
-    try:
-        backend = tasks.framework.task_backends[alias]
-    except Exception as error:
-        return [
-            Error(
-                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is not usable: {error}',
-                hint=f'Configure it in TASKS, e.g. TASKS = {{"{alias}": {{"BACKEND": '
-                '"django_tasks_db.DatabaseBackend"}} and run its worker, or set PROCESSING to "inline".',
-                id="django_seably.E008",
-            )
-        ]
-    try:
-        if task is None:
-            raise ValueError(tasks.task_error)
-        backend.validate_task(task)
-    except Exception as error:
-        return [
-            Error(
-                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" '
-                f"({type(backend).__name__}) cannot run django_seably's task: {error}",
-                hint="The task is a synchronous module-level function with the default priority on the queue "
-                f'"{queue}": add "{queue}" to TASKS["{alias}"]["QUEUES"] (or leave QUEUES out).',
-                id="django_seably.E009",
-            )
-        ]
-    if _is_dummy(backend):
-        return [
-            CheckWarning(
-                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is the DummyBackend, '
-                "which stores tasks and never runs them: events stay pending.",
-                hint="Fine in tests. Elsewhere configure a backend that runs tasks (e.g. django-tasks-db and its "
-                "db_worker, or the ImmediateBackend), or process events with `seably_reprocess --pending`.",
-                id="django_seably.W010",
-            )
-        ]
-    return []
-
-
-def _is_dummy(backend: object) -> bool:
-    """True for either framework's DummyBackend (or a subclass), which never runs a task."""
-    for module in ("django.tasks.backends.dummy", "django_tasks.backends.dummy"):
-        try:
-            dummy = importlib.import_module(module).DummyBackend
-        except ImportError:
-            continue
-        if isinstance(backend, dummy):
-            return True
-    return False
 
 
 def _is_positive_int(value: object) -> bool:
@@ -258,26 +183,6 @@ def _check_link_users(value: object) -> list[CheckMessage]:
     return []
 
 
-def check_database(**kwargs: Any) -> list[CheckMessage]:
-    """Refuse a database that cannot store a delivery in one ``INSERT ... ON CONFLICT`` (see ``upsert``)."""
-    from django.db import connections, router
-
-    from django_seably.models import WebhookEvent
-
-    alias = router.db_for_write(WebhookEvent)
-    features = connections[alias].features
-    if features.supports_update_conflicts_with_target and features.can_return_columns_from_insert:
-        return []
-    return [
-        Error(
-            f"The database {alias!r} ({connections[alias].display_name}) cannot run INSERT ... ON CONFLICT "
-            "... RETURNING, which django_seably stores every delivery with.",
-            hint="Use PostgreSQL, or SQLite 3.35 or newer.",
-            id="django_seably.E030",
-        )
-    ]
-
-
 def _check_linkable_users(path: object) -> list[CheckMessage]:
     """Check that the path names a callable returning a queryset of the user model.
 
@@ -328,10 +233,6 @@ def _check_linkable_users(path: object) -> list[CheckMessage]:
     ]
 
 
-# The health check's thresholds (django_seably.health) and the deployment checks
-# (manage.py check --deploy): E031-E032, W011-W014.
-
-
 def _check_health_thresholds(config: dict[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for key, unit, check_id in (
@@ -347,127 +248,3 @@ def _check_health_thresholds(config: dict[str, Any]) -> list[CheckMessage]:
                 )
             )
     return errors
-
-
-def check_deployment(**kwargs: Any) -> list[CheckMessage]:
-    """Return a warning for each database or task setting that makes deliveries slow or fragile in production.
-
-    Registered with ``deploy=True``: only ``manage.py check --deploy`` runs it. It reads
-    settings (and a SQLite file's header) and opens no database connection.
-    """
-    from django.db import router
-
-    from django_seably.models import Certificate, Endpoint, WebhookEvent
-
-    warnings: list[CheckMessage] = []
-    aliases = sorted({router.db_for_write(model) for model in (Endpoint, WebhookEvent, Certificate)})
-    for alias in aliases:
-        database = settings.DATABASES.get(alias, {})
-        engine = str(database.get("ENGINE", ""))
-        options = database.get("OPTIONS") or {}
-        if "sqlite" in engine or "spatialite" in engine:
-            warnings.extend(_check_sqlite(alias, database, options))
-        elif "postgres" in engine or "postgis" in engine:
-            warnings.extend(_check_postgresql(alias, options))
-    config = getattr(settings, "SEABLY", {})
-    if isinstance(config, dict) and config.get("PROCESSING") == "tasks":  # not a dict: E001
-        warnings.extend(_check_task_backend_runs_elsewhere())
-    return warnings
-
-
-def _check_sqlite(alias: str, database: dict[str, Any], options: dict[str, Any]) -> list[CheckMessage]:
-    name = str(database.get("NAME") or "")
-    if name in ("", ":memory:") or "mode=memory" in name:
-        return []  # an in-memory database has one connection: no concurrency to plan for
-    warnings: list[CheckMessage] = []
-    if str(options.get("transaction_mode", "")).upper() != "IMMEDIATE":
-        warnings.append(
-            CheckWarning(
-                f'The SQLite database "{alias}" does not set OPTIONS["transaction_mode"] = "IMMEDIATE": '
-                'concurrent deliveries can fail with "database is locked" (a 503) instead of waiting their turn.',
-                hint=f'In DATABASES["{alias}"]["OPTIONS"] set "transaction_mode": "IMMEDIATE" and a "timeout" '
-                "(seconds), e.g. 20.",
-                id="django_seably.W011",
-            )
-        )
-    if not _sqlite_uses_wal(name, options):
-        warnings.append(
-            CheckWarning(
-                f'The SQLite database "{alias}" is not in WAL mode: each delivery\'s write blocks every reader '
-                "(the admin, the API) and readers block it.",
-                hint=f'In DATABASES["{alias}"]["OPTIONS"] set "init_command": "PRAGMA journal_mode=WAL;" '
-                "(the mode is then also kept in the file).",
-                id="django_seably.W012",
-            )
-        )
-    return warnings
-
-
-_WAL_COMMAND = re.compile(r"journal_mode\s*=\s*'?wal\b", re.IGNORECASE)
-
-
-def _sqlite_uses_wal(name: str, options: dict[str, Any]) -> bool:
-    """True if ``init_command`` asks for WAL, or the file says it is in WAL mode already.
-
-    WAL mode is stored in the file: bytes 18 and 19 of the header are 2
-    (https://www.sqlite.org/fileformat.html#file_format_version_numbers). Reading them
-    needs no connection, so the check neither creates nor locks the file.
-    """
-    if _WAL_COMMAND.search(str(options.get("init_command", ""))):
-        return True
-    try:
-        with open(name.removeprefix("file:").split("?")[0], "rb") as file:
-            header = file.read(20)
-    except OSError:
-        return False  # not created yet (migrate will): nothing sets WAL for it
-    return header[18:20] == b"\x02\x02"
-
-
-def _check_postgresql(alias: str, options: dict[str, Any]) -> list[CheckMessage]:
-    if options.get("connect_timeout") or os.environ.get("PGCONNECT_TIMEOUT"):
-        return []
-    return [
-        CheckWarning(
-            f'The PostgreSQL database "{alias}" sets no OPTIONS["connect_timeout"]: while the server is '
-            "unreachable, each delivery waits for the system's TCP timeout (minutes) before its 503, "
-            "holding a web worker all that time.",
-            hint=f'In DATABASES["{alias}"]["OPTIONS"] set "connect_timeout": 5 (seconds), or PGCONNECT_TIMEOUT '
-            "in the environment.",
-            id="django_seably.W013",
-        )
-    ]
-
-
-def _check_task_backend_runs_elsewhere() -> list[CheckMessage]:
-    """Warn when "tasks" processing runs in the request after all (the DummyBackend is check W010)."""
-    from django_seably import tasks
-
-    task = tasks.process_event_task
-    if task is None or tasks.framework is None:
-        return []  # E007-E009 say what is wrong
-    try:
-        backend = tasks.framework.task_backends[task.backend]
-    except Exception:
-        return []
-    if not _is_immediate(backend):
-        return []
-    return [
-        CheckWarning(
-            f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the ImmediateBackend, '
-            "which runs each task in the request that enqueues it: processing is inline after all, "
-            "with the cost of a task.",
-            hint='Use a backend with workers (e.g. django-tasks-db and its db_worker), or set PROCESSING to "inline".',
-            id="django_seably.W014",
-        )
-    ]
-
-
-def _is_immediate(backend: object) -> bool:
-    for module in ("django.tasks.backends.immediate", "django_tasks.backends.immediate"):
-        try:
-            immediate = importlib.import_module(module).ImmediateBackend
-        except ImportError:
-            continue
-        if isinstance(backend, immediate):
-            return True
-    return False

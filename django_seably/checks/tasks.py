@@ -1,0 +1,115 @@
+"""System checks for ``SEABLY["PROCESSING"] = "tasks"``: can the tasks framework run our task, and elsewhere?"""
+
+from __future__ import annotations
+
+import importlib
+
+from django.core.checks import CheckMessage, Error
+from django.core.checks import Warning as CheckWarning
+
+
+def check_tasks() -> list[CheckMessage]:
+    """Check that the tasks framework can run our task, in the order an operator would fix things.
+
+    The task names its backend (``"default"``) and queue (``"default"``); both are
+    looked up again here rather than trusted from import time, since TASKS may
+    differ by now (tests, a management command with other settings).
+    """
+    from django_seably import tasks
+
+    task = tasks.process_event_task
+    if task is None and not tasks.task_error:
+        return [
+            Error(
+                'SEABLY["PROCESSING"] is "tasks" but no tasks framework is installed.',
+                hint='Use Django 6, or install django-tasks (pip install "django-seably[tasks]"), '
+                'or set PROCESSING to "inline".',
+                id="django_seably.E007",
+            )
+        ]
+    assert tasks.framework is not None  # a task or its error implies a framework
+    alias = task.backend if task is not None else tasks.framework.DEFAULT_TASK_BACKEND_ALIAS
+    queue = task.queue_name if task is not None else tasks.framework.DEFAULT_TASK_QUEUE_NAME
+    try:
+        backend = tasks.framework.task_backends[alias]
+    except Exception as error:
+        return [
+            Error(
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is not usable: {error}',
+                hint=f'Configure it in TASKS, e.g. TASKS = {{"{alias}": {{"BACKEND": '
+                '"django_tasks_db.DatabaseBackend"}} and run its worker, or set PROCESSING to "inline".',
+                id="django_seably.E008",
+            )
+        ]
+    try:
+        if task is None:
+            raise ValueError(tasks.task_error)
+        backend.validate_task(task)
+    except Exception as error:
+        return [
+            Error(
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" '
+                f"({type(backend).__name__}) cannot run django_seably's task: {error}",
+                hint="The task is a synchronous module-level function with the default priority on the queue "
+                f'"{queue}": add "{queue}" to TASKS["{alias}"]["QUEUES"] (or leave QUEUES out).',
+                id="django_seably.E009",
+            )
+        ]
+    if _is_dummy(backend):
+        return [
+            CheckWarning(
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is the DummyBackend, '
+                "which stores tasks and never runs them: events stay pending.",
+                hint="Fine in tests. Elsewhere configure a backend that runs tasks (e.g. django-tasks-db and its "
+                "db_worker, or the ImmediateBackend), or process events with `seably_reprocess --pending`.",
+                id="django_seably.W010",
+            )
+        ]
+    return []
+
+
+def _is_dummy(backend: object) -> bool:
+    """True for either framework's DummyBackend (or a subclass), which never runs a task."""
+    for module in ("django.tasks.backends.dummy", "django_tasks.backends.dummy"):
+        try:
+            dummy = importlib.import_module(module).DummyBackend
+        except ImportError:
+            continue
+        if isinstance(backend, dummy):
+            return True
+    return False
+
+
+def check_task_backend_runs_elsewhere() -> list[CheckMessage]:
+    """Warn when "tasks" processing runs in the request after all (the DummyBackend is check W010)."""
+    from django_seably import tasks
+
+    task = tasks.process_event_task
+    if task is None or tasks.framework is None:
+        return []  # E007-E009 say what is wrong
+    try:
+        backend = tasks.framework.task_backends[task.backend]
+    except Exception:
+        return []
+    if not _is_immediate(backend):
+        return []
+    return [
+        CheckWarning(
+            f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the ImmediateBackend, '
+            "which runs each task in the request that enqueues it: processing is inline after all, "
+            "with the cost of a task.",
+            hint='Use a backend with workers (e.g. django-tasks-db and its db_worker), or set PROCESSING to "inline".',
+            id="django_seably.W014",
+        )
+    ]
+
+
+def _is_immediate(backend: object) -> bool:
+    for module in ("django.tasks.backends.immediate", "django_tasks.backends.immediate"):
+        try:
+            immediate = importlib.import_module(module).ImmediateBackend
+        except ImportError:
+            continue
+        if isinstance(backend, immediate):
+            return True
+    return False
