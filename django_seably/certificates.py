@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models import CharField
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -25,24 +26,28 @@ Path = str | list[str]
 
 def extract_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """Return the value of every searchable column: "" or None where nothing usable was found."""
-    mapping = seably_settings.CERTIFICATE_FIELDS
-    key = tuple(
-        (column, tuple(p if isinstance(p, str) else tuple(p) for p in paths)) for column, paths in mapping.items()
-    )
-    return {column: convert(_first_found(data, paths)) for column, convert, paths in _compiled(key)}
+    return {column: convert(_first_found(data, paths)) for column, convert, paths in _compiled_mapping()}
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled(mapping: tuple[tuple[str, tuple[str | tuple[str, ...], ...]], ...]) -> list[tuple[str, Any, Any]]:
-    """Split each dotted path once: every certificate reads the same paths."""
+@functools.cache
+def _compiled_mapping() -> list[tuple[str, Callable[[Any], Any], list[Any]]]:
+    """Split each dotted path of ``CERTIFICATE_FIELDS`` once: every certificate reads the same paths."""
     return [
         (
             column,
             _CONVERTERS[column],
             [tuple(p.split(".")) if isinstance(p, str) else [tuple(part.split(".")) for part in p] for p in paths],
         )
-        for column, paths in mapping
+        for column, paths in seably_settings.CERTIFICATE_FIELDS.items()
     ]
+
+
+def _recompile(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SEABLY":
+        _compiled_mapping.cache_clear()
+
+
+setting_changed.connect(_recompile, dispatch_uid="django_seably.certificates")
 
 
 def _first_found(data: Mapping[str, Any], paths: list[Any]) -> Any:
@@ -66,25 +71,27 @@ def _at(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return value
 
 
-def _text(column: str) -> Callable[[Any], str]:
+def _column_text(column: str) -> Callable[[Any], str]:
+    """Return the converter of a text column: a stripped string that fits it, else ""."""
+    field = Certificate._meta.get_field(column)
+    assert isinstance(field, CharField) and field.max_length is not None
+    max_length = field.max_length
+
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             return ""
         value = value.strip()
         # Longer than the column holds: not what the mapping meant to find.
-        return value if len(value) <= _max_length(column) else ""
+        return value if len(value) <= max_length else ""
 
     return convert
 
 
-def _max_length(column: str) -> int:
-    field = Certificate._meta.get_field(column)
-    assert isinstance(field, CharField) and field.max_length is not None
-    return field.max_length
+_email_text = _column_text("learner_email")
 
 
 def _email(value: Any) -> str:
-    value = _text("learner_email")(value)
+    value = _email_text(value)
     return value if "@" in value else ""
 
 
@@ -127,9 +134,9 @@ def _date(value: Any) -> datetime.date | None:
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "learner_email": _email,
-    "learner_name": _text("learner_name"),
-    "course_name": _text("course_name"),
+    "learner_name": _column_text("learner_name"),
+    "course_name": _column_text("course_name"),
     "issued_at": _datetime,
     "expires_on": _date,
-    "url": _text("url"),
+    "url": _column_text("url"),
 }

@@ -1,10 +1,11 @@
-"""The app's settings: one ``SEABLY`` dict, read fresh on every access."""
+"""The app's settings: one ``SEABLY`` dict, read once and read again whenever it changes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 #: Where each searchable Certificate column is read from in ``payload.data``.
 #: A path is dotted keys ("user.email"); the first path that yields a value wins.
@@ -48,14 +49,27 @@ PROCESSING_MODES = ("inline", "tasks")
 
 
 class SeablySettings:
-    """Read ``settings.SEABLY`` on every access, so ``override_settings`` just works.
+    """Read ``settings.SEABLY`` once, until Django's ``setting_changed`` says it changed.
 
-    Values are validated by the system checks (``checks.py``), not here: the
-    request path stays free of validation work.
+    The way Django's own caches of settings work, so ``override_settings`` and
+    pytest-django's ``settings`` fixture just work; a request reads a dict
+    instead of going through ``LazySettings`` each time. Values are validated
+    by the system checks (``django_seably.checks``), not here: the request path
+    stays free of validation work.
     """
 
+    def __init__(self) -> None:
+        self._project: dict[str, Any] | None = None
+
     def _get(self, key: str) -> Any:
-        return getattr(settings, "SEABLY", {}).get(key, DEFAULTS[key])
+        project = self._project
+        if project is None:
+            project = self._project = getattr(settings, "SEABLY", {})
+        return project.get(key, DEFAULTS[key])
+
+    def reload(self) -> None:
+        """Forget what was read: the next access reads ``settings.SEABLY`` again."""
+        self._project = None
 
     @property
     def PROCESSING(self) -> str:
@@ -96,3 +110,11 @@ class SeablySettings:
 
 
 seably_settings = SeablySettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SEABLY":
+        seably_settings.reload()
+
+
+setting_changed.connect(_reload, dispatch_uid="django_seably.conf")
