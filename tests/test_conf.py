@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import copy
 
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
 from django.test import override_settings
 
 from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, DEFAULTS, PROCESSING_MODES, seably_settings
@@ -52,8 +54,28 @@ class TestDefaults:
         ]
 
 
-class TestReadFresh:
-    def test_each_access_reads_the_current_setting(self, settings):
+class TestReadUntilChanged:
+    def test_is_read_once_until_setting_changed_says_it_changed(self, settings):
+        settings.SEABLY = {"MAX_BODY_SIZE": 10}
+        assert seably_settings.MAX_BODY_SIZE == 10
+        # Replaced behind Django's back (no setting_changed): still the value read.
+        django_settings.SEABLY = {"MAX_BODY_SIZE": 20}
+        assert seably_settings.MAX_BODY_SIZE == 10
+
+        setting_changed.send(sender=None, setting="SEABLY", value=None, enter=True)
+
+        assert seably_settings.MAX_BODY_SIZE == 20
+
+    def test_another_setting_changing_keeps_what_was_read(self, settings):
+        settings.SEABLY = {"MAX_BODY_SIZE": 10}
+        assert seably_settings.MAX_BODY_SIZE == 10
+        django_settings.SEABLY = {"MAX_BODY_SIZE": 20}
+
+        settings.USE_TZ = True
+
+        assert seably_settings.MAX_BODY_SIZE == 10
+
+    def test_each_change_is_seen(self, settings):
         settings.SEABLY = {"PROCESSING": "tasks", "MAX_BODY_SIZE": 10}
         assert seably_settings.PROCESSING == "tasks"
         assert seably_settings.MAX_BODY_SIZE == 10

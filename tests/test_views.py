@@ -6,7 +6,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -446,6 +446,53 @@ class TestDatabaseUnavailable:
 
         assert response.status_code == 503
         assert not WebhookEvent.objects.exists()
+
+    def test_a_database_error_logs_its_traceback_and_no_advice_to_migrate(self, client, seably_endpoint, caplog):
+        with mock.patch("django_seably.views._active_endpoint", side_effect=OperationalError("down")):
+            client.post(seably_endpoint.webhook_path, data="{}", content_type="application/json")
+
+        [record] = [r for r in caplog.records if r.name == "django_seably.views"]
+        assert record.getMessage() == "Database unavailable; answered 503."
+        assert record.exc_info is not None
+
+
+@pytest.mark.django_db(transaction=True)
+class TestMissingTable:
+    """Installed without ``migrate``: a 503 and one line that says what to do (on SQLite and PostgreSQL alike)."""
+
+    @pytest.fixture
+    def renamed(self, seably_endpoint):
+        # The table an event is stored in, gone as if never migrated; put back afterwards.
+        table = WebhookEvent._meta.db_table
+        with connection.schema_editor() as editor:
+            editor.alter_db_table(WebhookEvent, table, "seably_not_migrated")
+        yield table
+        with connection.schema_editor() as editor:
+            editor.alter_db_table(WebhookEvent, "seably_not_migrated", table)
+
+    def test_is_503_with_one_line_saying_to_migrate(self, client, seably_endpoint, renamed, caplog):
+        response = client.post(
+            seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
+        )
+
+        assert response.status_code == 503
+        assert response.json() == {"error": "Database unavailable, try again later."}
+        [record] = [r for r in caplog.records if r.name == "django_seably.views"]
+        assert record.getMessage() == (
+            f"The table {renamed} does not exist: run `python manage.py migrate`. Answered 503."
+        )
+        assert record.exc_info is None
+
+    def test_the_tables_are_looked_up_only_after_an_error(self, client, seably_endpoint, monkeypatch):
+        looked_up = []
+        monkeypatch.setattr("django_seably.views._missing_tables", lambda: looked_up.append(True) or [])
+
+        response = client.post(
+            seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
+        )
+
+        assert response.status_code == 200
+        assert looked_up == []
 
 
 def test_stored_headers_leave_out_credentials(seably_deliver, seably_endpoint):
