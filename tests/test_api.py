@@ -18,7 +18,7 @@ from rest_framework.authentication import BasicAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.test import APIClient
 
-from django_seably.api.filters import parse_moment
+from django_seably.api.filters import CertificateFilter, WebhookEventFilter, parse_moment
 from django_seably.api.views import CertificateViewSet
 from django_seably.conf import seably_settings
 from django_seably.models import Certificate, WebhookEvent
@@ -716,6 +716,44 @@ class TestEventList:
 
         assert response.status_code == 400
         assert response.json() == errors
+
+
+class TestNoFilterReadsATokenOrAHeader:
+    @pytest.mark.parametrize("filterset", [CertificateFilter, WebhookEventFilter])
+    def test_no_filter_is_declared_on_a_secret(self, filterset):
+        for name, declared in filterset.base_filters.items():
+            for secret in ("token", "headers", "fingerprint", "raw_body"):
+                assert secret not in name, name
+                assert secret not in (declared.field_name or ""), (name, declared.field_name)
+
+    @pytest.mark.parametrize(
+        "spelling",
+        [
+            "token",
+            "endpoint__token",
+            "endpoint__token__startswith",
+            "endpoint__token__exact",
+            "endpoint__token__regex",
+            "endpoint.token",
+            "endpoint_token",
+            "endpoint__token__iexact",
+        ],
+    )
+    def test_a_lookup_on_the_token_is_ignored(self, api, spelling):
+        wanted, other = EndpointFactory.create(name="wanted"), EndpointFactory.create(name="other")
+        events = [WebhookEventFactory.create(endpoint=wanted), WebhookEventFactory.create(endpoint=other)]
+        every = [event.pk for event in reversed(events)]
+
+        for value in (wanted.token, wanted.token[:1], "no-such-token"):
+            response = api.get(url(EVENTS), {spelling: value})
+            assert response.status_code == 200
+            assert ids(response) == every, (spelling, value)
+
+    def test_the_endpoint_filter_takes_a_name_never_a_token(self, api):
+        endpoint = EndpointFactory.create(name="production")
+        WebhookEventFactory.create(endpoint=endpoint)
+
+        assert ids(api.get(url(EVENTS), {"endpoint": endpoint.token})) == []
 
 
 def invalid_event(**fields):

@@ -539,7 +539,7 @@ def test_a_stale_instance_still_counts_every_attempt(received):
 def test_the_certificate_is_built_before_the_write_transaction(seably_deliver, monkeypatch):
     from django_seably import processing
 
-    extract = processing.extract_fields
+    extract = processing.extract_fields  # type: ignore[attr-defined]
     in_transaction = []
 
     def spy(data):

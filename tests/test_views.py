@@ -485,7 +485,12 @@ class TestMissingTable:
 
     def test_the_tables_are_looked_up_only_after_an_error(self, client, seably_endpoint, monkeypatch):
         looked_up = []
-        monkeypatch.setattr("django_seably.views._missing_tables", lambda: looked_up.append(True) or [])
+
+        def missing_tables():
+            looked_up.append(True)
+            return []
+
+        monkeypatch.setattr("django_seably.views._missing_tables", missing_tables)
 
         response = client.post(
             seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
