@@ -885,7 +885,7 @@ def test_token_and_headers_never_appear_in_any_response(api, linking, staff):
     event = WebhookEventFactory.create(
         endpoint=endpoint,
         failed=True,
-        payload=certificate_body("SB-1", user={"email": "staff@example.com"}),
+        payload=certificate_body("SB-1", learner_email="staff@example.com"),
         headers={"User-Agent": "Seably", "X-Forwarded-For": header_secret},
         raw_body=b"\xff raw-body-secret",
     )

@@ -37,7 +37,8 @@ def failing_receiver():
 
 
 def test_new_certificate_fires_both_signals_once(seably_deliver, received, created):
-    seably_deliver(certificate_body("SB-1", user={"email": "a@example.com"}))
+    body = certificate_body("SB-1", learner_email="a@example.com")
+    seably_deliver(body)
 
     event = WebhookEvent.objects.get()
     certificate = Certificate.objects.get()
@@ -48,7 +49,7 @@ def test_new_certificate_fires_both_signals_once(seably_deliver, received, creat
     assert created.call_args.kwargs["event"].pk == event.pk
     assert created.call_args.kwargs["certificate"].pk == certificate.pk
     assert certificate.event == event
-    assert certificate.data == {"type": "certificate", "id": "SB-1", "user": {"email": "a@example.com"}}
+    assert certificate.data == body["payload"]["data"]
 
 
 def test_receiver_failure_rolls_back_and_marks_failed(seably_deliver, failing_receiver, received):
@@ -136,15 +137,15 @@ def test_pending_event_is_processed(received, created):
 
 
 def test_second_certificate_event_updates_without_certificate_created(seably_deliver, received, created):
-    seably_deliver(certificate_body("SB-1", course={"name": "Old"}))
+    seably_deliver(certificate_body("SB-1", course_name="Old"))
     first = Certificate.objects.get()
 
-    seably_deliver(certificate_body("SB-1", course={"name": "New"}))
+    seably_deliver(certificate_body("SB-1", course_name="New"))
 
     certificate = Certificate.objects.get()
     assert certificate.pk == first.pk
     assert certificate.course_name == "New"
-    assert certificate.data["course"] == {"name": "New"}
+    assert certificate.data["attributes"]["course_title"] == "New"
     assert certificate.event_id == first.event_id
     assert certificate.created_at == first.created_at
     assert certificate.updated_at > first.updated_at

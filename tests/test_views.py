@@ -62,9 +62,9 @@ def test_webhook_url_is_reversible(seably_endpoint):
 
 
 def test_duplicate_body_increments_delivery_count(seably_deliver):
-    first = seably_deliver(certificate_body()).json()
+    first = seably_deliver(certificate_body("SB-1")).json()
 
-    response = seably_deliver(certificate_body())
+    response = seably_deliver(certificate_body("SB-1"))
 
     assert response.status_code == 200
     assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
@@ -84,9 +84,9 @@ def test_duplicate_ignores_key_order_and_whitespace(seably_deliver):
 
 
 def test_duplicate_is_not_processed_twice(seably_deliver, received, created):
-    seably_deliver(certificate_body())
-    seably_deliver(certificate_body())
-    seably_deliver(certificate_body())
+    seably_deliver(certificate_body("SB-1"))
+    seably_deliver(certificate_body("SB-1"))
+    seably_deliver(certificate_body("SB-1"))
 
     assert received.call_count == 1
     assert created.call_count == 1
@@ -95,9 +95,9 @@ def test_duplicate_is_not_processed_twice(seably_deliver, received, created):
 
 def test_same_body_on_another_endpoint_is_a_duplicate_of_the_first(seably_deliver, seably_endpoint):
     other = EndpointFactory.create()
-    first = seably_deliver(certificate_body()).json()
+    first = seably_deliver(certificate_body("SB-1")).json()
 
-    response = seably_deliver(certificate_body(), endpoint=other)
+    response = seably_deliver(certificate_body("SB-1"), endpoint=other)
 
     assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
 
