@@ -196,8 +196,18 @@ class TestHealthCheck:
 
         SeablyHealthCheck(**options).run()
 
-    def test_healthy(self, db):
-        self.run_check()
+    def test_healthy_just_under_each_threshold(self, db):
+        from health_check.exceptions import ServiceUnavailable
+
+        WebhookEventFactory.create(received_at=timezone.now() - datetime.timedelta(minutes=59))
+        WebhookEventFactory.create(failed=True)
+
+        self.run_check(max_failed=1)  # raises ServiceUnavailable when unhealthy
+
+        # The check read those events: one more failed one crosses the threshold.
+        WebhookEventFactory.create(failed=True)
+        with pytest.raises(ServiceUnavailable):
+            self.run_check(max_failed=1)
 
     def test_a_pending_event_older_than_the_setting_default_of_60_minutes(self, events):
         from health_check.exceptions import ServiceUnavailable
