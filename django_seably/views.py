@@ -1,3 +1,8 @@
+"""The webhook view: find the endpoint, read the body within the limit, hand it to ``processing.receive``, answer.
+
+Every answer and why: docs/how-it-works.md.
+"""
+
 from __future__ import annotations
 
 import logging
@@ -122,13 +127,12 @@ def _read_body(request: HttpRequest) -> bytearray:
     ``request.body`` would apply Django's limit instead and read it all first.
     """
     limit = seably_settings.MAX_BODY_SIZE
-    too_large = WebhookBodyTooLarge(limit)
     try:
         declared = int(request.headers.get("content-length") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
-        raise too_large
+        raise WebhookBodyTooLarge(limit)
     stream: Any = request
     if "content-length" not in request.headers and request.META.get("wsgi.input_terminated"):
         # A chunked body, which gunicorn and uWSGI decode and mark as terminated:
@@ -142,6 +146,6 @@ def _read_body(request: HttpRequest) -> bytearray:
         # InvalidChunkSize, ChunkMissingTerminator): the sender's fault, never a 500.
         raise WebhookRejected("Body could not be read.") from error
     if len(raw) > limit:
-        raise too_large
+        raise WebhookBodyTooLarge(limit)
     # parse_body empties a bytearray once decoded: a big body is not held twice.
     return bytearray(raw)

@@ -11,6 +11,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from django_seably.models import Certificate, WebhookEvent, generate_token
+from django_seably.views import WebhookView
 from tests.conftest import load_payload
 from tests.factories import EndpointFactory, certificate_body
 
@@ -44,6 +45,17 @@ def test_no_csrf_token_and_any_content_type(csrf_client, seably_endpoint):
     )
 
     assert response.status_code == 200
+
+
+def test_the_view_is_decorated_once_not_on_every_request():
+    view = WebhookView.as_view()
+
+    assert view.csrf_exempt is True
+    assert view.login_required is False
+    assert view._non_atomic_requests == {"default"}
+    # Not method_decorator's per-request wrapping of dispatch.
+    assert not hasattr(WebhookView.dispatch, "__wrapped__")
+    assert "csrf_exempt" not in vars(WebhookView.dispatch)
 
 
 def test_url_without_trailing_slash_is_accepted(csrf_client, seably_endpoint):
