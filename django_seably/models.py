@@ -105,9 +105,7 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         Processed events are done and invalid ones have nothing to process, so no
         caller can run their receivers again.
         """
-        if only_pending:
-            return self.filter(status=WebhookEvent.Status.PENDING)
-        return self.filter(status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED])
+        return self.filter(status__in=_claimable_statuses(only_pending))
 
     def claim(self, event: WebhookEvent, *, only_pending: bool = False) -> bool:
         """Mark ``event`` processed, its attempt counted, if it is still claimable; True if this call did.
@@ -121,20 +119,29 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         """
         now = timezone.now()
         changes = {"status": WebhookEvent.Status.PROCESSED, "processed_at": now, "last_error": ""}
-        rows = self.claimable(only_pending=only_pending).filter(pk=event.pk)
+        statuses = _claimable_statuses(only_pending)
         # Counted from the attempts loaded, as a plain value (Django resolves F("attempts") + 1
         # at a cost per statement); the condition on them keeps the count exact.
-        claimed = rows.filter(attempts=event.attempts).update(attempts=event.attempts + 1, **changes)
+        claimed = self.filter(pk=event.pk, status__in=statuses, attempts=event.attempts).update(
+            attempts=event.attempts + 1, **changes
+        )
         if claimed:
             event.attempts += 1
-        elif event.status in (WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED):
+        elif event.status in statuses:
             # The instance is stale (another attempt was counted since it was loaded): count in the database.
+            rows = self.filter(pk=event.pk, status__in=statuses)
             claimed = rows.update(attempts=models.F("attempts") + 1, **changes)
             if claimed:
                 event.refresh_from_db(fields=["attempts"])
         if claimed:
             event.status, event.processed_at, event.last_error = WebhookEvent.Status.PROCESSED, now, ""
         return bool(claimed)
+
+
+def _claimable_statuses(only_pending: bool) -> list[str]:
+    if only_pending:
+        return [WebhookEvent.Status.PENDING]
+    return [WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED]
 
 
 class WebhookEvent(models.Model):
