@@ -194,7 +194,7 @@ class WebhookEvent(models.Model):
             models.Index(fields=["status", "id"], name="seably_event_status"),
             # The API's ?event_type= and the admin's type filter, newest first.
             models.Index(fields=["event_type", "id"], name="seably_event_type"),
-            # The API's ?object_id=, the admin's search, a certificate's events, seably_forget.
+            # The API's ?object_id=, the admin's search by id and a certificate's page (its events).
             models.Index(fields=["object_id"], name="seably_event_object_id"),
             # Time ranges: seably_prune, --older-than, the API's received_from/to, the overview chart.
             models.Index(fields=["received_at"], name="seably_event_received_at"),
@@ -321,12 +321,12 @@ class Certificate(models.Model):
             # Every email lookup, ASCII case ignored: of_learner() (the API's ?learner_email=, search
             # by email in the admin and the API) and linking (django_seably.linking).
             models.Index(AsciiLower("learner_email"), name="seably_cert_email_key"),
-            # The API's ?course= and the admin's course filter.
+            # The API's ?course= and the admin's course filter (its values, then the rows).
             models.Index(fields=["course_name"], name="seably_cert_course_name"),
             # valid() / expired() (the API's ?validity=, the admin's filter); with the id, a range
             # ordered by id is answered from the index alone.
             models.Index(fields=["expires_on", "id"], name="seably_cert_expiry"),
-            # The API's issued_from / issued_to and the admin's date filter.
+            # The API's issued_from / issued_to, and the admin's list sorted by issue date.
             models.Index(fields=["issued_at"], name="seably_cert_issued_at"),
             # me/certificates/ and re-linking a user whose email changed. Most certificates are
             # linked to no user: they need no entry here.
