@@ -1115,6 +1115,41 @@ def test_django_seably_works_without_drf(tmp_path):
     )
 
 
+def test_without_django_filter_the_api_says_what_to_install():
+    script = textwrap.dedent(
+        """
+        import sys
+
+        sys.modules["django_filters"] = None
+        import django
+        from django.conf import settings
+
+        settings.configure(
+            INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "rest_framework", "django_seably"],
+            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        )
+        django.setup()
+        try:
+            import django_seably.api  # noqa: F401
+        except ImportError as error:
+            print("api:", error)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        'api: django_seably.api needs django-filter: pip install "django-seably[api]".'
+    )
+
+
 def test_no_schema_route_without_drf_spectacular():
     script = textwrap.dedent(
         """
