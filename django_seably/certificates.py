@@ -8,12 +8,10 @@ column, never an error. ``Certificate.data`` always keeps the whole object.
 from __future__ import annotations
 
 import datetime
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
 from django.db.models import CharField
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -26,11 +24,12 @@ Path = str | list[str]
 
 def extract_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """Return the value of every searchable column: "" or None where nothing usable was found."""
-    return {column: convert(_first_found(data, paths)) for column, convert, paths in _compiled_mapping()}
+    return {
+        column: convert(_first_found(data, paths)) for column, convert, paths in seably_settings.computed(_compiled)
+    }
 
 
-@functools.cache
-def _compiled_mapping() -> list[tuple[str, Callable[[Any], Any], list[Any]]]:
+def _compiled() -> list[tuple[str, Callable[[Any], Any], list[Any]]]:
     """Split each dotted path of ``CERTIFICATE_FIELDS`` once: every certificate reads the same paths."""
     return [
         (
@@ -40,14 +39,6 @@ def _compiled_mapping() -> list[tuple[str, Callable[[Any], Any], list[Any]]]:
         )
         for column, paths in seably_settings.CERTIFICATE_FIELDS.items()
     ]
-
-
-def _recompile(*, setting: str, **kwargs: Any) -> None:
-    if setting == "SEABLY":
-        _compiled_mapping.cache_clear()
-
-
-setting_changed.connect(_recompile, dispatch_uid="django_seably.certificates")
 
 
 def _first_found(data: Mapping[str, Any], paths: list[Any]) -> Any:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -47,29 +48,45 @@ DEFAULTS: dict[str, Any] = {
 
 PROCESSING_MODES = ("inline", "tasks")
 
+_T = TypeVar("_T")
+
 
 class SeablySettings:
-    """Read ``settings.SEABLY`` once, until Django's ``setting_changed`` says it changed.
+    """Read ``settings.SEABLY`` once, until the settings change.
 
-    The way Django's own caches of settings work, so ``override_settings`` and
-    pytest-django's ``settings`` fixture just work; a request reads a dict
-    instead of going through ``LazySettings`` each time. Values are validated
-    by the system checks (``django_seably.checks``), not here: the request path
-    stays free of validation work.
+    As Django's own caches do, on ``setting_changed``; and whenever Django's
+    settings object is another one, which ``override_settings`` (and pytest-django's
+    ``settings`` fixture, also when it deletes a setting) make for each change.
+    A request reads a dict instead of going through ``LazySettings`` each time.
+    Values are validated by the system checks (``django_seably.checks``), not here.
     """
 
     def __init__(self) -> None:
-        self._project: dict[str, Any] | None = None
+        # What was read, from which settings object, and the values computed from it.
+        self._state: tuple[object, dict[str, Any], dict[Callable[[], Any], Any]] | None = None
+
+    def _read(self) -> tuple[object, dict[str, Any], dict[Callable[[], Any], Any]]:
+        state = self._state
+        # LazySettings keeps the settings object in _wrapped: every override replaces it.
+        # (django-stubs types ``settings`` as the Settings it wraps.)
+        if state is None or state[0] is not settings._wrapped:  # type: ignore[misc]
+            project = getattr(settings, "SEABLY", {})
+            state = self._state = (settings._wrapped, project, {})  # type: ignore[misc]
+        return state
 
     def _get(self, key: str) -> Any:
-        project = self._project
-        if project is None:
-            project = self._project = getattr(settings, "SEABLY", {})
-        return project.get(key, DEFAULTS[key])
+        return self._read()[1].get(key, DEFAULTS[key])
+
+    def computed(self, compute: Callable[[], _T]) -> _T:
+        """Return ``compute()``, computed once until the settings change (e.g. a compiled mapping)."""
+        values = self._read()[2]
+        if compute not in values:
+            values[compute] = compute()
+        return values[compute]  # type: ignore[no-any-return]
 
     def reload(self) -> None:
         """Forget what was read: the next access reads ``settings.SEABLY`` again."""
-        self._project = None
+        self._state = None
 
     @property
     def PROCESSING(self) -> str:

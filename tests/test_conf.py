@@ -6,6 +6,7 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.test import override_settings
 
+from django_seably.certificates import extract_fields
 from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, DEFAULTS, PROCESSING_MODES, seably_settings
 
 
@@ -66,14 +67,15 @@ class TestReadUntilChanged:
 
         assert seably_settings.MAX_BODY_SIZE == 20
 
-    def test_another_setting_changing_keeps_what_was_read(self, settings):
-        settings.SEABLY = {"MAX_BODY_SIZE": 10}
+    def test_deleting_it_with_the_settings_fixture_is_seen(self, settings):
+        settings.SEABLY = {"MAX_BODY_SIZE": 10, "CERTIFICATE_FIELDS": {"url": ["link"]}}
         assert seably_settings.MAX_BODY_SIZE == 10
-        django_settings.SEABLY = {"MAX_BODY_SIZE": 20}
+        assert extract_fields({"link": "https://e.x/c"})["url"] == "https://e.x/c"
 
-        settings.USE_TZ = True
+        del settings.SEABLY  # pytest-django sends no setting_changed for this
 
-        assert seably_settings.MAX_BODY_SIZE == 10
+        assert seably_settings.MAX_BODY_SIZE == 1_048_576
+        assert extract_fields({"link": "https://e.x/c"})["url"] == ""
 
     def test_each_change_is_seen(self, settings):
         settings.SEABLY = {"PROCESSING": "tasks", "MAX_BODY_SIZE": 10}

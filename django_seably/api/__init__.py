@@ -11,6 +11,6 @@ try:
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by tests/test_api.py
     raise ImportError('django_seably.api needs Django REST framework: pip install "django-seably[api]".') from error
 try:
-    import django_filters  # noqa: F401
+    import django_filters  # type: ignore[import-untyped]  # noqa: F401
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by tests/test_api.py
     raise ImportError('django_seably.api needs django-filter: pip install "django-seably[api]".') from error
