@@ -131,6 +131,23 @@ class MomentFilter(django_filters.Filter):  # type: ignore[misc]
     field_class = _Moment
 
 
+def moment_bounds(field_name: str, verb: str) -> tuple[MomentFilter, MomentFilter]:
+    """Return the filters of a time range on ``field_name``: from (inclusive) and to (inclusive)."""
+    return (
+        MomentFilter(
+            field_name=field_name,
+            lookup_expr="gte",
+            help_text=f"{verb} at or after this date (from its start, in the site's time zone) or RFC 3339 date-time.",
+        ),
+        MomentFilter(
+            field_name=field_name,
+            lookup_expr="lte",
+            end_of_day=True,
+            help_text=f"{verb} at or before this date (through its end, in the site's time zone) or RFC 3339 date-time.",
+        ),
+    )
+
+
 class ClosedChoiceFilter(django_filters.ChoiceFilter):  # type: ignore[misc]
     """One of a closed set of values; anything else is a 400 that lists them."""
 
@@ -154,17 +171,7 @@ class CertificateFilter(django_filters.FilterSet):  # type: ignore[misc]
         help_text="Certificates of the learner with this email, whole, ignoring the case of ASCII letters.",
     )
     course = TextFilter(field_name="course_name", help_text="Certificates of the course with exactly this name.")
-    issued_from = MomentFilter(
-        field_name="issued_at",
-        lookup_expr="gte",
-        help_text="Issued at or after this date (from its start, in the site's time zone) or RFC 3339 date-time.",
-    )
-    issued_to = MomentFilter(
-        field_name="issued_at",
-        lookup_expr="lte",
-        end_of_day=True,
-        help_text="Issued at or before this date (through its end, in the site's time zone) or RFC 3339 date-time.",
-    )
+    issued_from, issued_to = moment_bounds("issued_at", "Issued")
     validity = ClosedChoiceFilter(
         "validity",
         VALIDITIES,
@@ -200,17 +207,7 @@ class WebhookEventFilter(django_filters.FilterSet):  # type: ignore[misc]
     event_type = TextFilter(help_text="Events of this type, exactly (e.g. certificate.created).")
     endpoint = TextFilter(field_name="endpoint__name", help_text="Events received by the endpoint with this name.")
     object_id = TextFilter(help_text="Events about the Seably object with this id, exactly (e.g. SB-00000042).")
-    received_from = MomentFilter(
-        field_name="received_at",
-        lookup_expr="gte",
-        help_text="Received at or after this date (from its start, in the site's time zone) or RFC 3339 date-time.",
-    )
-    received_to = MomentFilter(
-        field_name="received_at",
-        lookup_expr="lte",
-        end_of_day=True,
-        help_text="Received at or before this date (through its end, in the site's time zone) or RFC 3339 date-time.",
-    )
+    received_from, received_to = moment_bounds("received_at", "Received")
 
     class Meta:
         model = WebhookEvent
