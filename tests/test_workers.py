@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from django_seably.testing import certificate_body
 from tests.workers import WorkerStack, post_all, wait_until, worker_stack
 
 pytestmark = pytest.mark.postgres
@@ -40,19 +41,9 @@ def workers(stack: WorkerStack) -> Iterator[WorkerStack]:
     stack.stop_workers()
 
 
-def certificate(seably_id: str, **data: Any) -> dict[str, Any]:
-    return {
-        "event": "certificate.created",
-        "payload": {
-            "data": {
-                "type": "certificate",
-                "id": seably_id,
-                "user": {"email": f"{seably_id.lower()}@example.com", "first_name": "Test", "last_name": seably_id},
-                "course": {"name": "Enclosed Space Entry"},
-                **data,
-            }
-        },
-    }
+def certificate(seably_id: str, **flags: Any) -> dict[str, Any]:
+    """A certificate.created for ``seably_id``; ``flags`` steer the workers' receivers (tests/workerapp)."""
+    return certificate_body(seably_id, learner_email=f"{seably_id.lower()}@example.com", **flags)
 
 
 def events_like(stack: WorkerStack, prefix: str) -> list[dict[str, Any]]:
@@ -121,7 +112,7 @@ def test_a_thousand_deliveries_through_gunicorn_and_two_workers(workers: WorkerS
     ok = [seably_id for seably_id in fresh if seably_id not in fail_once]
     bodies = [certificate(seably_id, fail_once=seably_id in fail_once) for seably_id in fresh]
     # A second certificate.created for 20 certificates (new data, a new event): no certificate_created.
-    bodies += [certificate(seably_id, fail_once=False, course={"name": "Updated"}) for seably_id in ok[:20]]
+    bodies += [certificate(seably_id, fail_once=False, course_title="Updated") for seably_id in ok[:20]]
     unique = [json.dumps(body).encode() for body in bodies]
     # 100 duplicate deliveries (10%), some with their keys in another order: the same JSON.
     resent = [
