@@ -12,6 +12,7 @@ import importlib
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -90,8 +91,8 @@ class TestChecks:
             "The connection 'default' doesn't exist."
         )
         assert error.hint == (
-            'Configure it in TASKS, e.g. TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}} '
-            'and run its worker, or set PROCESSING to "inline".'
+            'Configure TASKS["default"] with a backend that has workers and run them '
+            '(docs/deploying.md, "Processing in tasks"), or set PROCESSING to "inline".'
         )
 
     def test_a_backend_that_cannot_be_imported_is_e008(self, settings):
@@ -197,6 +198,20 @@ class TestChecks:
             'Use Django 6, or install django-tasks (pip install "django-seably[tasks]"), '
             'or set PROCESSING to "inline".'
         ]
+
+
+def test_the_app_names_no_task_backend_but_the_frameworks_own():
+    """The app speaks only the tasks framework: no backend, broker or worker of its own choosing in its code."""
+    package = REPO_ROOT / "django_seably"
+    named = re.compile(r"django_tasks_db|django_tasks_rq|django_rq|\brq\b|celery|redis|db_worker", re.IGNORECASE)
+    hits = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if named.search(line)
+    ]
+
+    assert hits == []
 
 
 def run_python(script: str) -> subprocess.CompletedProcess[str]:

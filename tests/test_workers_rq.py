@@ -147,72 +147,77 @@ def test_redis_stopped_during_load_loses_nothing(
     deliveries = [json.dumps(checks.certificate(seably_id)).encode() for seably_id in ids]
     log_offset = len(stack.server.stderr())
     stack.start_workers(WORKERS, "outage-")
-
-    answers: list[tuple[int, Any]] = []
-    failures: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            answers.extend(post_all(stack, deliveries, threads=8, timeout=150))
-        except BaseException as error:  # reported below
-            failures.append(error)
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    wait_until(
-        lambda: len(checks.events_like(stack, prefix)) >= 80, timeout=60, what="the first deliveries to be stored"
-    )
-    redis_server.stop()
-    stopped_at = time.monotonic()
-    time.sleep(OUTAGE_SECONDS)
-    redis_server.start()
-    down_for = time.monotonic() - stopped_at
-    # rqworker exits when it loses Redis outside its wait for a job: the supervisor
-    # of docs/deploying.md (systemd's Restart=always) starts it again; so does this test.
-    exited = [worker for worker in stack.workers if worker.process.poll() is not None]
-    for worker in exited:
-        worker.stopped = True
-    if exited:
-        stack.start_workers(len(exited), "restarted-")
-    sender.join(timeout=170)
-    assert not sender.is_alive(), "the deliveries did not finish"
-    assert not failures, failures
-
-    assert Counter((status, answer["status"]) for status, answer in answers) == {(200, "accepted"): 400}
-    events = checks.events_like(stack, prefix)
-    assert len(events) == 400
-    log = stack.server.stderr()[log_offset:]
-    logged = Counter(int(event_id) for event_id in _ENQUEUE_FAILED.findall(log))
-    assert logged, f"no enqueue failed while Redis was down for {down_for:.1f} s: the test proved nothing"
-    assert set(logged.values()) == {1}, "each failed enqueue is logged once"
-    assert set(logged) <= {event["id"] for event in events}
-    assert stack.webhook_path.strip("/").rsplit("/", 1)[-1] not in log, "the token is in the log"
-
-    # The workers empty the queue; what is still pending is exactly what could not be enqueued.
-    def settled() -> bool:
-        pending = {event["id"] for event in checks.events_like(stack, prefix) if event["status"] == "pending"}
-        return engine.queued() == 0 and pending <= set(logged)
-
     try:
-        wait_until(settled, timeout=120, interval=0.25, what="the workers to run every queued task")
-    except AssertionError as error:
-        raise AssertionError(f"{error}\n{stack.logs()}") from None
-    events = checks.events_like(stack, prefix)
-    pending = [event["object_id"] for event in events if event["status"] == "pending"]
-    assert pending, "every failed enqueue's event got processed anyway: the sweep was not tested"
-    # Once Redis is back, enqueueing works again: later events were run by the workers.
-    after = [event for event in events if event["id"] > max(logged)]
-    assert after and all(event["status"] == "processed" for event in after), "no delivery after the outage"
+        answers: list[tuple[int, Any]] = []
+        failures: list[BaseException] = []
 
-    checks.the_sweep_finishes(stack, pending)
-    events = checks.events_like(stack, prefix)
-    assert Counter((event["status"], event["attempts"]) for event in events) == {("processed", 1): 400}
-    assert checks.certificate_ids(stack, prefix) == ids
-    assert sorted(row["seably_id"] for row in checks.signals_like(stack, prefix, "certificate_created")) == ids
-    received = checks.signals_like(stack, prefix, "webhook_received")
-    assert len(received) == len({row["event_id"] for row in received}) == 400
-    print(
-        f"\nRedis down for {down_for:.1f} s during 400 deliveries: {len(exited)} of {WORKERS} workers exited "
-        f"(restarted), {len(logged)} enqueues failed (logged once each), "
-        f"{len(pending)} events left pending for the sweep, {len(after)} delivered after it; 0 lost, 0 processed twice."
-    )
+        def send() -> None:
+            try:
+                answers.extend(post_all(stack, deliveries, threads=8, timeout=150))
+            except BaseException as error:  # reported below
+                failures.append(error)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        wait_until(
+            lambda: len(checks.events_like(stack, prefix)) >= 80, timeout=60, what="the first deliveries to be stored"
+        )
+        redis_server.stop()
+        stopped_at = time.monotonic()
+        try:
+            time.sleep(OUTAGE_SECONDS)
+        finally:
+            redis_server.start()
+        down_for = time.monotonic() - stopped_at
+        # rqworker exits when it loses Redis outside its wait for a job: the supervisor
+        # of docs/deploying.md (systemd's Restart=always) starts it again; so does this test.
+        exited = [worker for worker in stack.workers if worker.process.poll() is not None]
+        for worker in exited:
+            worker.stopped = True
+        if exited:
+            stack.start_workers(len(exited), "restarted-")
+        sender.join(timeout=170)
+        assert not sender.is_alive(), "the deliveries did not finish"
+        assert not failures, failures
+
+        assert Counter((status, answer["status"]) for status, answer in answers) == {(200, "accepted"): 400}
+        events = checks.events_like(stack, prefix)
+        assert len(events) == 400
+        log = stack.server.stderr()[log_offset:]
+        logged = Counter(int(event_id) for event_id in _ENQUEUE_FAILED.findall(log))
+        assert logged, f"no enqueue failed while Redis was down for {down_for:.1f} s: the test proved nothing"
+        assert set(logged.values()) == {1}, "each failed enqueue is logged once"
+        assert set(logged) <= {event["id"] for event in events}
+        assert stack.webhook_path.strip("/").rsplit("/", 1)[-1] not in log, "the token is in the log"
+
+        # The workers empty the queue; what is still pending is exactly what could not be enqueued.
+        def settled() -> bool:
+            pending = {event["id"] for event in checks.events_like(stack, prefix) if event["status"] == "pending"}
+            return engine.queued() == 0 and pending <= set(logged)
+
+        try:
+            wait_until(settled, timeout=120, interval=0.25, what="the workers to run every queued task")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{stack.logs()}") from None
+        events = checks.events_like(stack, prefix)
+        pending = [event["object_id"] for event in events if event["status"] == "pending"]
+        assert pending, "every failed enqueue's event got processed anyway: the sweep was not tested"
+        # Once Redis is back, enqueueing works again: later events were run by the workers.
+        after = [event for event in events if event["id"] > max(logged)]
+        assert after and all(event["status"] == "processed" for event in after), "no delivery after the outage"
+
+        checks.the_sweep_finishes(stack, pending)
+        events = checks.events_like(stack, prefix)
+        assert Counter((event["status"], event["attempts"]) for event in events) == {("processed", 1): 400}
+        assert checks.certificate_ids(stack, prefix) == ids
+        assert sorted(row["seably_id"] for row in checks.signals_like(stack, prefix, "certificate_created")) == ids
+        received = checks.signals_like(stack, prefix, "webhook_received")
+        assert len(received) == len({row["event_id"] for row in received}) == 400
+        print(
+            f"\nRedis down for {down_for:.1f} s during 400 deliveries: {len(exited)} of {WORKERS} workers exited "
+            f"(restarted), {len(logged)} enqueues failed (logged once each), "
+            f"{len(pending)} events left pending for the sweep, {len(after)} delivered after it; 0 lost, 0 processed twice."
+        )
+    finally:
+        # A task that finished while Redis was down may be left started: out of the way of the other tests.
+        engine.forget_started()

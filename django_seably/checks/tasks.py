@@ -32,8 +32,8 @@ def check_tasks() -> list[CheckMessage]:
         return [
             Error(
                 f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is not usable: {error}',
-                hint=f'Configure it in TASKS, e.g. TASKS = {{"{task.backend}": {{"BACKEND": '
-                '"django_tasks_db.DatabaseBackend"}} and run its worker, or set PROCESSING to "inline".',
+                hint=f'Configure TASKS["{task.backend}"] with a backend that has workers and run them '
+                '(docs/deploying.md, "Processing in tasks"), or set PROCESSING to "inline".',
                 id="django_seably.E008",
             )
         ]
@@ -55,8 +55,8 @@ def check_tasks() -> list[CheckMessage]:
             CheckWarning(
                 f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the DummyBackend, '
                 "which stores tasks and never runs them: events stay pending.",
-                hint="Fine in tests. Elsewhere configure a backend that runs tasks (e.g. django-tasks-db and its "
-                "db_worker, or the ImmediateBackend), or process events with `seably_reprocess --pending`.",
+                hint="Fine in tests. Elsewhere configure a backend with workers (docs/deploying.md, "
+                '"Processing in tasks"), or process events with `seably_reprocess --pending`.',
                 id="django_seably.W010",
             )
         ]
@@ -91,7 +91,7 @@ def check_task_backend_runs_elsewhere() -> list[CheckMessage]:
             f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the ImmediateBackend, '
             "which runs each task in the request that enqueues it: processing is inline after all, "
             "with the cost of a task.",
-            hint='Use a backend with workers (e.g. django-tasks-db and its db_worker), or set PROCESSING to "inline".',
+            hint='Use a backend with workers (docs/deploying.md, "Processing in tasks"), or set PROCESSING to "inline".',
             id="django_seably.W014",
         )
     ]
