@@ -493,6 +493,16 @@ class RQEngine:
             )
         return runs
 
+    def running_on(self, worker_names: Sequence[str]) -> int:
+        """How many jobs these workers are running (a dead worker's job stays started: not counted)."""
+        from rq.job import Job, JobStatus
+        from rq.registry import StartedJobRegistry
+
+        queue = self._queue()
+        job_ids = StartedJobRegistry(queue=queue).get_job_ids(cleanup=False)
+        jobs = [job for job in Job.fetch_many(job_ids, connection=queue.connection) if job is not None]
+        return sum(1 for job in jobs if job.worker_name in worker_names and job.get_status() == JobStatus.STARTED)
+
     def forget_started(self) -> None:
         """Empty the started registry (jobs of dead workers), as RQ's cleanup does once their heartbeat expires."""
         from rq.registry import StartedJobRegistry
