@@ -47,6 +47,10 @@ def test_a_thousand_deliveries_through_gunicorn_and_two_workers(workers: WorkerS
     checks.a_thousand_deliveries(workers, ENGINE, workers=WORKERS)
 
 
+def test_a_backlog_through_two_workers(workers: WorkerStack) -> None:
+    checks.a_backlog(workers, ENGINE, workers=WORKERS)
+
+
 def test_two_tasks_for_one_event_process_it_once(workers: WorkerStack) -> None:
     checks.two_tasks_for_one_event(workers, ENGINE, workers=WORKERS)
 

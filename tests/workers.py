@@ -700,6 +700,32 @@ def two_tasks_for_one_event(stack: WorkerStack, engine: Engine, *, workers: int)
     return overlapping
 
 
+def a_backlog(stack: WorkerStack, engine: Engine, *, workers: int, count: int = 300) -> float:
+    """``count`` events queued with no worker running, then drained by ``workers`` workers: each processed once.
+
+    Return the workers' rate in events per second (from their start to the last event
+    done): what a backlog costs to catch up, without gunicorn sharing the CPU.
+    """
+    prefix = "SB-BACKLOG-"
+    ids = [f"{prefix}{n:04d}" for n in range(count)]
+    bodies = [json.dumps(certificate(seably_id)) for seably_id in ids]
+    stack.django("shell", "-c", f"from tests.workers import seed_enqueued; seed_enqueued({json.dumps(bodies)!r})")
+    assert engine.unfinished(stack) == count
+
+    started = time.monotonic()
+    stack.start_workers(workers, "backlog-")
+    wait_for_workers(stack, engine, prefix, timeout=120)
+    rate = count / (time.monotonic() - started)
+
+    events = events_like(stack, prefix)
+    assert Counter((event["status"], event["attempts"]) for event in events) == {("processed", 1): count}
+    assert sorted(row["seably_id"] for row in signals_like(stack, prefix, "certificate_created")) == ids
+    runs = runs_like(stack, engine, prefix)
+    assert Counter((run.status, run.return_value) for run in runs) == {("SUCCESSFUL", "processed"): count}
+    print(f"\nA backlog of {count} events: {rate:.0f} events/s through {workers} workers (worker start included).")
+    return rate
+
+
 def start_a_task_that_blocks(stack: WorkerStack, seably_id: str) -> int:
     """Deliver an event whose receiver blocks; wait until a worker is inside it; return the event's id.
 
@@ -763,6 +789,16 @@ def the_sweep_finishes(stack: WorkerStack, seably_ids: Sequence[str]) -> None:
 
 
 # --- run inside a worker-settings process (``django shell -c``) ---------------------------
+
+
+def seed_enqueued(bodies_json: str) -> None:
+    """Store each body as a delivery, as the view does (which enqueues its task after the commit)."""
+    from django_seably.models import Endpoint
+    from django_seably.processing import receive
+
+    endpoint = Endpoint.objects.get(name="workers")
+    for body in json.loads(bodies_json):
+        assert receive(endpoint, body.encode(), {}).is_new, body
 
 
 def seed_doubly_enqueued(bodies_json: str) -> None:
