@@ -23,6 +23,7 @@ types.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,9 @@ def event_type_label(event_type: str) -> str:
     return OTHER_EVENT_TYPE
 
 
+#: The counters, when prometheus_client is installed (created once, in its default registry).
+_deliveries: Any = None
+_processing: Any = None
 if prometheus_client is not None:
     _deliveries = prometheus_client.Counter(
         "seably_deliveries",
@@ -90,21 +94,17 @@ if prometheus_client is not None:
         ["event_type", "outcome"],
     )
 
-    def delivery_received(endpoint: Endpoint, delivery: Delivery) -> None:
-        """Count one delivery to ``endpoint`` (its name must be loaded: no query is made)."""
+
+def delivery_received(endpoint: Endpoint, delivery: Delivery) -> None:
+    """Count one delivery to ``endpoint`` (its name must be loaded: no query is made)."""
+    if _deliveries is not None:
         _deliveries.labels(endpoint=endpoint.name, outcome=delivery_outcome(delivery)).inc()
 
-    def event_processed(event: WebhookEvent, outcome: str) -> None:
-        """Count one processing attempt of ``event`` that ended ``outcome`` ("processed" or "failed")."""
+
+def event_processed(event: WebhookEvent, outcome: str) -> None:
+    """Count one processing attempt of ``event`` that ended ``outcome`` ("processed" or "failed")."""
+    if _processing is not None:
         _processing.labels(event_type=event_type_label(event.event_type), outcome=outcome).inc()
-
-else:
-
-    def delivery_received(endpoint: Endpoint, delivery: Delivery) -> None:
-        """Count nothing: prometheus_client is not installed."""
-
-    def event_processed(event: WebhookEvent, outcome: str) -> None:
-        """Count nothing: prometheus_client is not installed."""
 
 
 class DatabaseCollector:
@@ -128,7 +128,7 @@ class DatabaseCollector:
                 Endpoint.objects.with_last_received_at()
                 .filter(is_active=True)
                 .order_by("name")
-                .values_list("name", "last_received_at", "created_at")
+                .only("name", "created_at")
             )
         except DatabaseError:
             logger.warning("Could not read the Seably gauges from the database for a metrics scrape.", exc_info=True)
@@ -138,10 +138,10 @@ class DatabaseCollector:
             events.add_metric([name], count)
         oldest = status.oldest_pending
         oldest_pending.add_metric([], oldest.age.total_seconds() if oldest else 0.0)
-        for name, last_received_at, created_at in endpoints:
+        for endpoint in endpoints:
             # Never received: its creation, so silence counts from there (as seably_status --max-silence).
-            moment = last_received_at or created_at
-            last_delivery.add_metric([name], moment.timestamp() if timezone.is_aware(moment) else _naive(moment))
+            moment = getattr(endpoint, "last_received_at", None) or endpoint.created_at
+            last_delivery.add_metric([endpoint.name], _timestamp(moment))
         return iter((events, oldest_pending, last_delivery))
 
     @staticmethod
@@ -160,9 +160,9 @@ class DatabaseCollector:
         )
 
 
-def _naive(moment: Any) -> float:
-    """Return the Unix time of a naive datetime in the current time zone (``USE_TZ = False``)."""
-    return float(timezone.make_aware(moment).timestamp())
+def _timestamp(moment: datetime.datetime) -> float:
+    """Return the Unix time of ``moment``; a naive one (``USE_TZ = False``) is in the current time zone."""
+    return (moment if timezone.is_aware(moment) else timezone.make_aware(moment)).timestamp()
 
 
 if prometheus_client is not None:

@@ -1,0 +1,224 @@
+"""Erase one learner (a person's right to erasure): which stored data is theirs, and how it is removed.
+
+An email address identifies the learner. Two addresses are the same when they
+are equal ignoring the case of ASCII letters, the rule linking uses
+(``django_seably.linking.email_key``): ``Ingrid@Example.com`` finds what Seably
+sent as ``ingrid@example.com``; other letters must be typed as Seably sent them.
+
+- **Events**: every event whose body holds the address, anywhere (any event
+  type, valid or invalid), as a whole JSON string, a key, or an email token
+  inside a longer text (``"mailto:bob@x.com"``), but never as part of another
+  address (``jimbob@x.com``, ``bob@x.com.au``). The database narrows the
+  candidates with a text search on ``body`` by the longest part of the address
+  that JSON writes literally; Python then confirms each one, on the text and on
+  its parsed JSON (which decodes escapes such as ``\\u00e9``). Each matching
+  event keeps its row as a tombstone, like ``seably_prune`` leaves one: body,
+  raw body, payload and headers are emptied; fingerprint, type, Seably object
+  id, counts and dates stay, so Seably sending the same body again is still a
+  duplicate and stores nothing. A tombstone has no payload, so nothing (no
+  reprocessing, no ``seably_refresh_certificates``) can recreate a certificate
+  from it. A pending or failed event becomes ``invalid`` (nothing is left to
+  process), with a note in ``last_error`` (its traceback could quote the data).
+- **Certificates**: deleted when their ``learner_email`` is the address, or
+  when it is empty (the mapping found no email) and their data holds the
+  address. A certificate of another learner whose data mentions the address is
+  kept (deleting it would lose that learner's certificate) and counted, so the
+  operator can review it.
+
+Work goes in batches by primary key up to the newest row at the start, one
+short statement per batch, so memory stays flat, no lock is held for long and
+the erasure can be run again at any time (it finds what is left).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+from django.db.models import Case, F, Max, Q, TextField, Value, When
+from django.db.models.functions import Cast
+
+from django_seably.linking import AsciiLower, email_key
+from django_seably.models import Certificate, WebhookEvent
+
+Status = WebhookEvent.Status
+
+#: Events read per batch: each holds its body (up to ``MAX_BODY_SIZE``), so batches are small.
+BATCH_SIZE = 100
+
+#: What an erased event that was not processed says in ``last_error``.
+ERASED_NOTE = "Erased by seably_forget: the personal data of this event is deleted; nothing is left to process."
+
+#: The longest address stored in ``learner_email`` (and RFC 5321's limit).
+MAX_ADDRESS_LENGTH = 254
+
+# Characters of an address's local part (RFC 5322 atext and the dot) and of its domain,
+# any non-ASCII character counting as a letter (internationalised addresses).
+_NON_ASCII = "\u0080-\U0010ffff"
+_LOCAL_CHAR = f"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~\\-{_NON_ASCII}]"
+_DOMAIN_CHAR = f"[A-Za-z0-9_\\-{_NON_ASCII}]"
+
+# Characters JSON may write escaped (so the body's text may not hold them as they are).
+_ESCAPABLE = re.compile(r'[^\x20-\x7e]|["\\/]')
+
+
+class InvalidAddress(ValueError):
+    """What was given is not one email address."""
+
+
+def clean_address(address: str) -> str:
+    """Return ``address`` without surrounding spaces, or raise ``InvalidAddress`` saying what a valid one is."""
+    address = address.strip()
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or len(address) > MAX_ADDRESS_LENGTH or re.search(r"[\s\x00]", address):
+        raise InvalidAddress(
+            f"Give one email address (at most {MAX_ADDRESS_LENGTH} characters), like learner@example.com."
+        )
+    return address
+
+
+def address_pattern(address: str) -> re.Pattern[str]:
+    """Return a pattern finding ``address`` as a whole address in a text, ignoring the case of ASCII letters.
+
+    Not preceded by a character of a local part, not followed by one of a domain
+    (nor by a dot and one: ``bob@x.com.au`` is another address; ``bob@x.com.`` ends a sentence).
+    """
+    return re.compile(
+        f"(?<!{_LOCAL_CHAR}){re.escape(address)}(?!{_DOMAIN_CHAR}|\\.{_DOMAIN_CHAR})",
+        re.IGNORECASE | re.ASCII,  # ASCII: only ASCII letters fold, as email_key does
+    )
+
+
+def mentions(value: Any, pattern: re.Pattern[str]) -> bool:
+    """Return True if any string in the JSON ``value`` (keys included) holds the address; iterative, any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if pattern.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def body_mentions(body: str, pattern: re.Pattern[str]) -> bool:
+    """Return True if a stored body holds the address: in its text, or in its JSON once escapes are decoded."""
+    if pattern.search(body):
+        return True
+    if "\\" not in body:  # nothing escaped: the text said it all
+        return False
+    try:
+        parsed = json.loads(body.removeprefix("\ufeff"))
+    except (ValueError, RecursionError):  # an invalid body: its text is all there is
+        return False
+    return mentions(parsed, pattern)
+
+
+def search_fragment(address: str) -> str:
+    """Return the longest part of ``email_key(address)`` that any JSON encoder writes as it is.
+
+    The database looks for it in ``body``; Python confirms. At least "@" is always there.
+    """
+    parts = _ESCAPABLE.split(email_key(address))
+    return max(parts, key=len)
+
+
+@dataclass
+class Erasure:
+    """What an erasure found, and did unless it was a dry run."""
+
+    events: int = 0
+    certificates: int = 0
+    #: Ids of other learners' certificates whose data mentions the address: kept.
+    kept_certificates: list[int] = field(default_factory=list)
+
+
+def forget(
+    address: str,
+    *,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[str], None] | None = None,
+) -> Erasure:
+    """Erase the learner with ``address`` (already cleaned): events first, then certificates.
+
+    Events first: a certificate.created being processed meanwhile holds its
+    event's row lock (PostgreSQL), so the event's erasure waits for that
+    processing to commit, and the certificate it created is deleted next.
+    """
+    pattern = address_pattern(address)
+    fragment = search_fragment(address)
+    erasure = Erasure()
+    events = WebhookEvent.objects.alias(_seably_body=AsciiLower("body")).filter(_seably_body__contains=fragment)
+    for ids in _batches(events, ("pk", "body"), batch_size, lambda event: body_mentions(event.body, pattern)):
+        erasure.events += len(ids) if dry_run else _erase_events(ids)
+        if progress:
+            progress(f"Events up to id {ids[-1]}: {erasure.events} {'to erase' if dry_run else 'erased'} so far.")
+    key = email_key(address)
+    by_email = Certificate.objects.alias(_seably_email_key=AsciiLower("learner_email")).filter(_seably_email_key=key)
+    owned = [pk for pk, email in by_email.values_list("pk", "learner_email") if email_key(email) == key]
+    certificates = Certificate.objects.alias(_seably_data=AsciiLower(Cast("data", TextField()))).filter(
+        _seably_data__contains=fragment
+    )
+
+    def unnamed_and_theirs(certificate: Certificate) -> bool:
+        """True for a certificate without a learner email whose data holds the address; count others' kept."""
+        if not mentions(certificate.data, pattern) or email_key(certificate.learner_email) == key:
+            return False
+        if certificate.learner_email:
+            erasure.kept_certificates.append(certificate.pk)
+            return False
+        return True
+
+    fields = ("pk", "data", "learner_email")
+    unnamed = [pk for ids in _batches(certificates, fields, batch_size * 10, unnamed_and_theirs) for pk in ids]
+    to_delete = sorted({*owned, *unnamed})
+    for start in range(0, len(to_delete), batch_size * 10):
+        chunk = to_delete[start : start + batch_size * 10]
+        erasure.certificates += len(chunk) if dry_run else Certificate.objects.filter(pk__in=chunk).delete()[0]
+    return erasure
+
+
+def _batches(
+    rows: models.QuerySet[Any], fields: tuple[str, ...], batch_size: int, matches: Callable[[Any], bool]
+) -> Iterator[list[int]]:
+    """Yield the ids of the matching rows of ``rows``, a batch at a time, walking by primary key.
+
+    Bounded: up to the newest id at the start, and each batch moves past the ids it read.
+    """
+    # The newest row of the table, from its primary key index: not a scan of the filtered rows.
+    last_id = rows.model._default_manager.aggregate(last=Max("pk"))["last"]
+    if last_id is None:
+        return
+    after = 0
+    for _batch in range(last_id // batch_size + 2):
+        batch = list(rows.filter(pk__gt=after, pk__lte=last_id).order_by("pk").only(*fields)[:batch_size])
+        if not batch:
+            return
+        after = batch[-1].pk
+        ids = [row.pk for row in batch if matches(row)]
+        del batch  # the bodies: only the ids are kept while the batch is written
+        if ids:
+            yield ids
+
+
+def _erase_events(ids: list[int]) -> int:
+    """Empty the events ``ids`` into tombstones; one UPDATE. Return how many were erased."""
+    # Decided in the UPDATE itself: an event processed meanwhile stays processed.
+    unprocessable = [Status.PENDING, Status.FAILED]
+    return WebhookEvent.objects.filter(pk__in=ids).update(
+        body="",
+        raw_body=None,
+        payload=None,
+        headers={},
+        status=Case(When(status__in=unprocessable, then=Value(Status.INVALID)), default=F("status")),
+        last_error=Case(When(~Q(status=Status.PROCESSED), then=Value(ERASED_NOTE)), default=Value("")),
+    )
