@@ -12,6 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
+from django.db.models import ProtectedError
+from django.db.models.signals import pre_delete
 from django.test.utils import CaptureQueriesContext
 
 from django_seably.erasure import ERASED_NOTE, address_pattern, body_mentions, search_fragment
@@ -246,6 +248,35 @@ def test_anything_but_one_address_is_refused_and_changes_nothing(learners, addre
         forget("--email", address)
 
     assert (snapshot(WebhookEvent), snapshot(Certificate)) == (events, certificates)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_certificate_protected_by_a_project_model_is_reported_after_the_events(learners, caplog):
+    """As Django's deletion collector raises for a PROTECT foreign key of the project's own model.
+
+    (Raised from pre_delete, inside the deletion's transaction: no test transaction may wrap it.)
+    """
+
+    def protect(sender: Any, instance: Certificate, **kwargs: Any) -> None:
+        raise ProtectedError(
+            "Cannot delete some instances of model 'Certificate' because they are referenced through "
+            "protected foreign keys: 'Diploma.certificate'.",
+            {instance},
+        )
+
+    pre_delete.connect(protect, sender=Certificate, weak=False)
+    try:
+        with pytest.raises(CommandError, match=r"^The events were erased, but certificates could not be deleted: "):
+            forget("--email", ALICE)
+    finally:
+        pre_delete.disconnect(protect, sender=Certificate)
+
+    for event in learners["alice"]:
+        assert_tombstone(event, "processed")
+    assert Certificate.objects.filter(seably_id__in=["SB-A1", "SB-A2"]).count() == 2
+    assert "Diploma.certificate" in caplog.text
+    assert "alice" not in caplog.text.lower()
+    assert forget("--email", ALICE).startswith("Deleted 2 certificates and erased the personal data of 0 events;")
 
 
 def test_batch_size_must_be_positive(learners):

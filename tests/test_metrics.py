@@ -297,6 +297,10 @@ def test_multiprocess_mode_sums_the_counters_of_every_process(tmp_path):
     labels = {"event_type": "certificate.created", "outcome": "processed"}
     assert registry.get_sample_value("seably_processing_total", labels) == 2
     assert registry.get_sample_value("seably_events", {"status": "pending"}) == 0
+    # docs/metrics.md's view, which builds the same registry for each scrape.
+    page = generate_latest(registry).decode()
+    assert 'seably_deliveries_total{endpoint="main",outcome="accepted"} 5.0' in page
+    assert 'seably_events{status="processed"} 0.0' in page
 
 
 WITHOUT_PROMETHEUS = """
