@@ -62,8 +62,9 @@ _NON_ASCII = "\u0080-\U0010ffff"
 _LOCAL_CHAR = f"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~\\-{_NON_ASCII}]"
 _DOMAIN_CHAR = f"[A-Za-z0-9_\\-{_NON_ASCII}]"
 
-# Characters JSON may write escaped (so the body's text may not hold them as they are).
-_ESCAPABLE = re.compile(r'[^\x20-\x7e]|["\\/]')
+# Characters JSON encoders may write escaped (non-ASCII, the JSON specials, and the HTML
+# ones that some escape by default), so the body's text may not hold them as they are.
+_ESCAPABLE = re.compile(r"[^\x20-\x7e]|[\"\\/<>&']")
 
 
 class InvalidAddress(ValueError):
@@ -157,7 +158,11 @@ def forget(
     pattern = address_pattern(address)
     fragment = search_fragment(address)
     erasure = Erasure()
-    events = WebhookEvent.objects.alias(_seably_body=AsciiLower("body")).filter(_seably_body__contains=fragment)
+    # The body as sent, or its parsed payload as the database writes it (unescaped on
+    # PostgreSQL), should a sender escape even plain letters ("b\u006fb@...").
+    events = WebhookEvent.objects.alias(
+        _seably_body=AsciiLower("body"), _seably_payload=AsciiLower(Cast("payload", TextField()))
+    ).filter(Q(_seably_body__contains=fragment) | Q(_seably_payload__contains=fragment))
     for ids in _batches(events, ("pk", "body"), batch_size, lambda event: body_mentions(event.body, pattern)):
         erasure.events += len(ids) if dry_run else _erase_events(ids)
         if progress:

@@ -98,13 +98,21 @@ if prometheus_client is not None:
 def delivery_received(endpoint: Endpoint, delivery: Delivery) -> None:
     """Count one delivery to ``endpoint`` (its name must be loaded: no query is made)."""
     if _deliveries is not None:
-        _deliveries.labels(endpoint=endpoint.name, outcome=delivery_outcome(delivery)).inc()
+        _increment(_deliveries, endpoint=endpoint.name, outcome=delivery_outcome(delivery))
 
 
 def event_processed(event: WebhookEvent, outcome: str) -> None:
     """Count one processing attempt of ``event`` that ended ``outcome`` ("processed" or "failed")."""
     if _processing is not None:
-        _processing.labels(event_type=event_type_label(event.event_type), outcome=outcome).inc()
+        _increment(_processing, event_type=event_type_label(event.event_type), outcome=outcome)
+
+
+def _increment(counter: Any, **labels: str) -> None:
+    """Add one to ``counter``: a count that cannot be written must not fail the delivery it counts."""
+    try:
+        counter.labels(**labels).inc()
+    except OSError as error:  # multiprocess mode: PROMETHEUS_MULTIPROC_DIR missing, not writable, full
+        logger.warning("Could not count in the Prometheus metrics (is PROMETHEUS_MULTIPROC_DIR writable?): %s", error)
 
 
 class DatabaseCollector:

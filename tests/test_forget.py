@@ -153,6 +153,20 @@ def test_an_address_escaped_in_the_body_is_found(endpoint):
     assert WebhookEvent.objects.get(pk=other.pk).payload is not None
 
 
+def test_an_address_whose_plain_letters_are_escaped_is_found(endpoint):
+    """No usual encoder writes "a" as \\u0061, but the parsed payload, as the database writes it, has it plain."""
+    event = deliver_ok(
+        '{"event": "user.invited", "payload": {"data": {"type": "user", "to": "\\u0061lice.martin@example.com"}}}',
+        endpoint,
+    )
+    other = deliver_ok(certificate_body("SB-O", learner_email="bob@example.com"), endpoint)
+
+    assert forget("--email", ALICE).startswith("Deleted 0 certificates and erased the personal data of 1 event;")
+
+    assert_tombstone(event, "processed")
+    assert WebhookEvent.objects.get(pk=other.pk).payload is not None
+
+
 def test_an_invalid_utf8_body_is_erased_with_its_raw_bytes(endpoint):
     raw = f'{{"email": "{ALICE}", "bad": "\xff"}}'.encode("latin-1")
     event = deliver_ok(raw, endpoint)
@@ -347,6 +361,7 @@ def test_the_database_searches_what_json_writes_literally():
     assert search_fragment("Alice.Martin@Example.com") == "alice.martin@example.com"
     assert search_fragment("josé.núñez@example.com") == "ez@example.com"
     assert search_fragment("a/b@x.com") == "b@x.com"
+    assert search_fragment("tom&jerry@cartoons.example") == "jerry@cartoons.example"
 
 
 @pytest.mark.postgres

@@ -331,3 +331,32 @@ def test_without_prometheus_client_the_app_works_as_before():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["200", "accepted", "duplicate", "400", "1"]
+
+
+UNWRITABLE_DIRECTORY = """
+import logging, os
+import django
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+django.setup()
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+from django.db import connection
+from django.test.utils import setup_test_environment
+setup_test_environment()
+connection.creation.create_test_db(verbosity=0)
+from django_seably.models import Certificate
+from django_seably.testing import certificate_body, deliver
+
+response = deliver(certificate_body("SB-1"))
+print(response.status_code, response.json()["status"], Certificate.objects.count())
+"""
+
+
+def test_a_metrics_directory_that_cannot_be_written_fails_no_delivery(tmp_path):
+    result = run_python(
+        UNWRITABLE_DIRECTORY, env={"SEABLY_TEST_DB": "", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "missing")}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "accepted", "1"]
+    warning = "WARNING django_seably.metrics Could not count in the Prometheus metrics (is PROMETHEUS_MULTIPROC_DIR writable?)"
+    assert result.stderr.count(warning) == 2, result.stderr  # the delivery, and its processing
