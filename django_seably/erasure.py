@@ -67,6 +67,21 @@ _DOMAIN_CHAR = f"[A-Za-z0-9_\\-{_NON_ASCII}]"
 _ESCAPABLE = re.compile(r"[^\x20-\x7e]|[\"\\/<>&']")
 
 
+class AsciiLowerText(AsciiLower):
+    """``AsciiLower`` for long texts (bodies, JSON): the same rule, fast on PostgreSQL.
+
+    PostgreSQL's ``translate`` (``AsciiLower``'s form, which the learner_email
+    index is built on) costs about half a millisecond per kilobyte, 30 s for
+    60,000 small bodies; ``lower`` under the "C" collation folds ASCII letters
+    only too, whatever the database's collation (a Turkish one would fold "I"
+    to "ı", so ``ILIKE`` would miss "ALICE"), in 0.2 s. SQLite's ``lower`` is
+    ASCII-only already.
+    """
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        return self.as_sql(compiler, connection, template='LOWER((%(expressions)s) COLLATE "C")', **extra_context)
+
+
 class InvalidAddress(ValueError):
     """What was given is not one email address."""
 
@@ -161,7 +176,7 @@ def forget(
     # The body as sent, or its parsed payload as the database writes it (unescaped on
     # PostgreSQL), should a sender escape even plain letters ("b\u006fb@...").
     events = WebhookEvent.objects.alias(
-        _seably_body=AsciiLower("body"), _seably_payload=AsciiLower(Cast("payload", TextField()))
+        _seably_body=AsciiLowerText("body"), _seably_payload=AsciiLowerText(Cast("payload", TextField()))
     ).filter(Q(_seably_body__contains=fragment) | Q(_seably_payload__contains=fragment))
     for ids in _batches(events, ("pk", "body"), batch_size, lambda event: body_mentions(event.body, pattern)):
         erasure.events += len(ids) if dry_run else _erase_events(ids)
@@ -170,7 +185,7 @@ def forget(
     key = email_key(address)
     by_email = Certificate.objects.alias(_seably_email_key=AsciiLower("learner_email")).filter(_seably_email_key=key)
     owned = [pk for pk, email in by_email.values_list("pk", "learner_email") if email_key(email) == key]
-    certificates = Certificate.objects.alias(_seably_data=AsciiLower(Cast("data", TextField()))).filter(
+    certificates = Certificate.objects.alias(_seably_data=AsciiLowerText(Cast("data", TextField()))).filter(
         _seably_data__contains=fragment
     )
 

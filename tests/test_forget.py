@@ -12,11 +12,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Value
+from django.db.models.functions import Collate, Lower
 from django.db.models.signals import pre_delete
 from django.test.utils import CaptureQueriesContext
 
-from django_seably.erasure import ERASED_NOTE, address_pattern, body_mentions, search_fragment
+from django_seably.erasure import ERASED_NOTE, AsciiLowerText, address_pattern, body_mentions, search_fragment
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.processing import process_event
 from django_seably.signals import webhook_received
@@ -362,6 +363,17 @@ def test_the_database_searches_what_json_writes_literally():
     assert search_fragment("josé.núñez@example.com") == "ez@example.com"
     assert search_fragment("a/b@x.com") == "b@x.com"
     assert search_fragment("tom&jerry@cartoons.example") == "jerry@cartoons.example"
+
+
+@pytest.mark.postgres
+def test_the_text_search_folds_ascii_letters_only_whatever_the_collation():
+    """Under a Turkish collation, LOWER folds "I" to "ı" (and ILIKE misses "ALICE"): the search does not."""
+    text = Collate(Value("ALICE.MARTIN@EXAMPLE.COM İ É"), "tr-x-icu")
+    row = Endpoint.objects.annotate(ours=AsciiLowerText(text), databases=Lower(text)).values("ours", "databases")
+
+    create_endpoint("main")
+
+    assert row.get() == {"ours": "alice.martin@example.com İ É", "databases": "alıce.martın@example.com i é"}
 
 
 @pytest.mark.postgres
