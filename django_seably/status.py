@@ -95,10 +95,13 @@ class SeablyStatus:
 
 
 def _silent(endpoint: EndpointActivity, max_silence: datetime.timedelta) -> str:
-    since = "" if endpoint.last_received_at else " since it was created"
+    if endpoint.last_received_at is None:
+        silent = f"nothing since it was created, {format_age(endpoint.silence)} ago"
+    else:
+        silent = f"nothing for {format_age(endpoint.silence)}"
     return (
-        f"Endpoint {endpoint.name!r} has received nothing{since} for {format_age(endpoint.silence)}, "
-        f"more than {format_duration(max_silence)}: is its URL still registered on Seably's Integrations page?"
+        f"Endpoint {endpoint.name!r} has received {silent}, more than {format_duration(max_silence)}: "
+        "is its URL still registered on Seably's Integrations page?"
     )
 
 

@@ -162,8 +162,7 @@ class TestEndpointShowRotateActivate:
         endpoint = EndpointFactory.create(name="old", is_active=False)
 
         assert run("seably_endpoint", "show", "old") == (
-            "Endpoint 'old' is inactive: its URL answers 404 until it is activated.\n"
-            f"/seably/{endpoint.token}/\n"
+            f"Endpoint 'old' is inactive: its URL answers 404 until it is activated.\n/seably/{endpoint.token}/\n"
         )
 
     def test_rotate_gives_a_new_token_at_once(self, client):
@@ -318,13 +317,18 @@ class TestEndpointArguments:
         with pytest.raises(CommandError) as raised:
             run("seably_endpoint")
 
-        assert str(raised.value) == "Error: the following arguments are required: {create,list,show,rotate,activate,deactivate}"
+        assert (
+            str(raised.value)
+            == "Error: the following arguments are required: {create,list,show,rotate,activate,deactivate}"
+        )
 
     def test_unknown_subcommand_is_an_error(self):
         with pytest.raises(CommandError) as raised:
             run("seably_endpoint", "delete")
 
-        assert str(raised.value).startswith("Error: argument {create,list,show,rotate,activate,deactivate}: invalid choice: 'delete'")
+        assert str(raised.value).startswith(
+            "Error: argument {create,list,show,rotate,activate,deactivate}: invalid choice: 'delete'"
+        )
 
     def test_create_without_a_name_is_an_error(self):
         with pytest.raises(CommandError) as raised:

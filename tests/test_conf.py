@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 
 from django.test import override_settings
 
@@ -30,8 +31,9 @@ class TestDefaults:
             "API_PERMISSION_CLASSES": ["django_seably.api.permissions.ModelPermissions"],
             "LINK_USERS": False,
             "LINKABLE_USERS": "django_seably.linking.active_users",
-            "HEALTH_MAX_PENDING_AGE": 60,
+            "HEALTH_MAX_PENDING_AGE": datetime.timedelta(hours=1),
             "HEALTH_MAX_FAILED": None,
+            "HEALTH_MAX_SILENCE": None,
         }
         assert PROCESSING_MODES == ("inline", "tasks")
 
