@@ -199,15 +199,13 @@ class TestEndpointShowRotateActivate:
         assert run("seably_endpoint", "deactivate", "production") == (
             "Endpoint 'production' is now inactive: its URL answers 404 until it is activated.\n"
         )
-        endpoint.refresh_from_db()
-        assert not endpoint.is_active
+        assert not Endpoint.objects.get(pk=endpoint.pk).is_active
         assert webhook_status(client, endpoint.token) == 404
 
         assert run("seably_endpoint", "activate", "production") == (
             "Endpoint 'production' is now active: its URL accepts deliveries again.\n"
         )
-        endpoint.refresh_from_db()
-        assert endpoint.is_active
+        assert Endpoint.objects.get(pk=endpoint.pk).is_active
         assert webhook_status(client, endpoint.token) == 200
 
     @pytest.mark.parametrize(("action", "state"), [("activate", "active"), ("deactivate", "inactive")])
@@ -875,3 +873,90 @@ class TestSendTestEventNeverLeaksOrRedirects:
                 "seably_send_test_event", f"http://127.0.0.1:{port}/seably/x/", verbosity=0, stdout=out, stderr=err
             )
         assert out.getvalue() == ""
+
+
+@pytest.mark.django_db
+class TestReprocessVerbosity:
+    def test_verbosity_0_prints_nothing(self):
+        WebhookEventFactory.create_batch(3, failed=True)
+
+        assert run_full("seably_reprocess", "--failed", verbosity=0) == ("", "")
+        assert set(WebhookEvent.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+
+    def test_verbosity_0_still_says_what_failed_again(self):
+        events = [unprocessable_event(), unprocessable_event()]
+        WebhookEventFactory.create(failed=True)
+
+        out, err = run_full("seably_reprocess", "--failed", verbosity=0)
+
+        assert out == ""
+        assert err == f"2 events failed again (#{events[0].pk}, #{events[1].pk}): see their last_error.\n"
+
+    def test_many_failures_are_counted_not_all_named(self, monkeypatch):
+        monkeypatch.setattr("django_seably.management.commands.seably_reprocess.FAILED_SHOWN", 2)
+        events = [unprocessable_event() for _ in range(3)]
+
+        _, err = run_full("seably_reprocess", "--failed")
+
+        assert err == f"3 events failed again (#{events[0].pk}, #{events[1].pk}, ...): see their last_error.\n"
+
+    def test_verbosity_1_prints_the_summary(self):
+        WebhookEventFactory.create_batch(3, failed=True)
+
+        assert run_full("seably_reprocess", "--failed", verbosity=1) == (
+            "Reprocessed 3 events: 3 processed, 0 failed, 0 invalid, 0 skipped.\n",
+            "",
+        )
+
+    def test_verbosity_2_prints_a_line_per_batch(self, monkeypatch):
+        monkeypatch.setattr("django_seably.management.commands.seably_reprocess.BATCH_SIZE", 2)
+        events = WebhookEventFactory.create_batch(3, failed=True)
+
+        out, _ = run_full("seably_reprocess", "--failed", verbosity=2)
+
+        assert out.splitlines() == [
+            f"Reprocessed 2 events so far (up to id {events[1].pk}).",
+            f"Reprocessed 3 events so far (up to id {events[2].pk}).",
+            "Reprocessed 3 events: 3 processed, 0 failed, 0 invalid, 0 skipped.",
+        ]
+
+
+@pytest.mark.django_db
+class TestLinkUsersVerbosity:
+    @pytest.fixture
+    def unlinked(self, django_user_model: Any) -> list[Certificate]:
+        from tests.factories import CertificateFactory
+
+        certificates = []
+        for n in range(3):
+            django_user_model.objects.create_user(f"user{n}", f"user{n}@example.com")
+            certificates.append(CertificateFactory.create(learner_email=f"user{n}@example.com"))
+        return certificates
+
+    def test_verbosity_0_prints_nothing(self, unlinked, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+
+        assert run_full("seably_link_users", verbosity=0) == ("", "")
+        assert not Certificate.objects.filter(user__isnull=True).exists()
+
+    def test_verbosity_0_leaves_out_the_note_too(self, unlinked):
+        assert run_full("seably_link_users", verbosity=0) == ("", "")
+
+    def test_verbosity_1_prints_the_summary(self, unlinked, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+
+        assert run_full("seably_link_users", "--batch-size", "2", verbosity=1)[0] == (
+            "Linked 3 of 3 certificates without a user; 0 left unlinked (no user, or several users, with the "
+            "learner's email).\n"
+        )
+
+    def test_verbosity_2_prints_a_line_per_batch(self, unlinked, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+
+        out, _ = run_full("seably_link_users", "--batch-size", "2", verbosity=2)
+
+        assert out.splitlines()[:2] == [
+            f"Checked 2 certificates so far (up to id {unlinked[1].pk}), changed 2.",
+            f"Checked 3 certificates so far (up to id {unlinked[2].pk}), changed 3.",
+        ]
+        assert out.splitlines()[2].startswith("Linked 3 of 3 certificates")

@@ -24,7 +24,7 @@ class TestDefaults:
         assert seably_settings.CERTIFICATE_FIELDS == DEFAULT_CERTIFICATE_FIELDS
 
     def test_documented_defaults(self):
-        assert DEFAULTS == {
+        assert {
             "PROCESSING": "inline",
             "MAX_BODY_SIZE": 1_048_576,
             "CERTIFICATE_FIELDS": {},
@@ -34,7 +34,7 @@ class TestDefaults:
             "HEALTH_MAX_PENDING_AGE": datetime.timedelta(hours=1),
             "HEALTH_MAX_FAILED": None,
             "HEALTH_MAX_SILENCE": None,
-        }
+        } == DEFAULTS
         assert PROCESSING_MODES == ("inline", "tasks")
 
     def test_default_certificate_fields_cover_every_column(self):

@@ -29,8 +29,30 @@ def test_units(text, expected):
 
 @pytest.mark.parametrize(
     "text",
-    ["10", "90", "0", "", "m", "-1m", "+1m", "1.5h", "1e3s", "10 m", " 10m", "10m ", "10M", "2H", "1w", "3mo", "1y",
-     "10ms", "1h30m", "١٠m", "ten minutes", "10min"],
+    [
+        "10",
+        "90",
+        "0",
+        "",
+        "m",
+        "-1m",
+        "+1m",
+        "1.5h",
+        "1e3s",
+        "10 m",
+        " 10m",
+        "10m ",
+        "10M",
+        "2H",
+        "1w",
+        "3mo",
+        "1y",
+        "10ms",
+        "1h30m",
+        "١٠m",
+        "ten minutes",
+        "10min",
+    ],
 )
 def test_anything_else_is_refused_naming_the_units(text):
     with pytest.raises(ValueError) as error:

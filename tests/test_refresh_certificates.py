@@ -147,7 +147,9 @@ def test_a_deleted_certificate_is_recreated_from_its_newest_event(seably_deliver
     first = seably_deliver(certificate_body("SB-1", learner_email="old@example.com")).json()["event_id"]
     newest = seably_deliver(certificate_body("SB-1", learner_email="new@example.com")).json()["event_id"]
     seably_deliver(certificate_body("SB-2"))
-    newest_data = WebhookEvent.objects.get(pk=newest).payload["payload"]["data"]
+    payload = WebhookEvent.objects.get(pk=newest).payload
+    assert payload is not None
+    newest_data = payload["payload"]["data"]
     assert Certificate.objects.get(seably_id="SB-1").event_id == first  # an update keeps the first event
     Certificate.objects.filter(seably_id="SB-1").delete()
     created.reset_mock()

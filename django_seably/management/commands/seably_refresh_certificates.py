@@ -162,7 +162,8 @@ def _recreate(seably_ids: list[str]) -> list[tuple[str, int]]:
     newest: dict[str, int] = {}
     rows = restorable_events().filter(object_id__in=seably_ids).order_by("object_id", "pk")
     for event_id, seably_id in rows.values_list("pk", "object_id"):
-        newest[seably_id] = event_id  # ascending ids: the newest comes last
+        if seably_id is not None:
+            newest[seably_id] = event_id  # ascending ids: the newest comes last
     certificates = []
     for event in WebhookEvent.objects.filter(pk__in=newest.values()).only("pk", "object_id", "payload"):
         data = _certificate_data(event.payload)
