@@ -227,8 +227,11 @@ class TestEndpointShowRotateActivate:
         assert list(Endpoint.objects.order_by("pk").values_list("name", "token", "is_active")) == before
         assert endpoint.token not in str(raised.value)
 
-    def test_an_unknown_name_exits_non_zero_from_the_command_line(self, capsys):
+    def test_an_unknown_name_exits_non_zero_from_the_command_line(self, capsys, monkeypatch):
         from django.core.management import ManagementUtility
+
+        # The command line closes every connection at the end, the test's own included (PostgreSQL).
+        monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
 
         with pytest.raises(SystemExit) as exited:
             ManagementUtility(["manage.py", "seably_endpoint", "show", "nope"]).execute()
@@ -296,8 +299,11 @@ class TestEndpointWithoutTheUrls:
         with pytest.raises(CommandError, match=re.escape('has no include("django_seably.urls")')):
             run("seably_endpoint", "show", "production")
 
-    def test_from_the_command_line_the_system_check_stops_it_first(self, capsys):
+    def test_from_the_command_line_the_system_check_stops_it_first(self, capsys, monkeypatch):
         from django.core.management import ManagementUtility
+
+        # The command line closes every connection at the end, the test's own included (PostgreSQL).
+        monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
 
         with pytest.raises(SystemExit) as exited:
             ManagementUtility(["manage.py", "seably_endpoint", "create", "production"]).execute()
