@@ -161,9 +161,11 @@ class TestEndpointShowRotateActivate:
     def test_show_says_when_the_endpoint_is_inactive(self):
         endpoint = EndpointFactory.create(name="old", is_active=False)
 
-        assert run("seably_endpoint", "show", "old") == (
-            f"Endpoint 'old' is inactive: its URL answers 404 until it is activated.\n/seably/{endpoint.token}/\n"
+        assert run_full("seably_endpoint", "show", "old") == (
+            f"/seably/{endpoint.token}/\n",
+            "Endpoint 'old' is inactive: its URL answers 404 until it is activated.\n",
         )
+        assert run_full("seably_endpoint", "show", "old", verbosity=0) == (f"/seably/{endpoint.token}/\n", "")
 
     def test_rotate_gives_a_new_token_at_once(self, client):
         endpoint = EndpointFactory.create(name="production")

@@ -80,8 +80,9 @@ class Command(BaseCommand):
     def show(self, name: str) -> None:
         endpoint = endpoint_named(name)
         require_webhook_urls("nothing was shown")
-        if not endpoint.is_active:
-            self.report.summary(f"Endpoint {endpoint.name!r} is inactive: its URL answers 404 until it is activated.")
+        if not endpoint.is_active and self.report.verbosity >= 1:
+            # On stderr: stdout is the path alone, for scripts.
+            self.stderr.write(f"Endpoint {endpoint.name!r} is inactive: its URL answers 404 until it is activated.")
         self.stdout.write(endpoint.webhook_path)
 
     def rotate(self, name: str) -> None:
