@@ -72,20 +72,21 @@ def _walk(
 class Progress:
     """Tell the operator what a command is doing, at its verbosity (``-v``).
 
-    ``-v 0``: nothing (errors are raised, and go to stderr). ``-v 1``: the summary
-    and notes; on a terminal, also one progress line, rewritten after each batch
-    and erased at the end. ``-v 2``: a line per batch as well.
+    ``-v 0``: nothing but problems (on stderr). ``-v 1``: the summary and notes;
+    on a terminal, also one progress line, rewritten after each batch and erased
+    at the end. ``-v 2``: a line per batch as well.
     """
 
-    def __init__(self, stdout: OutputWrapper, verbosity: int) -> None:
+    def __init__(self, stdout: OutputWrapper, verbosity: int, stderr: OutputWrapper | None = None) -> None:
         self.stdout = stdout
+        self.stderr = stderr
         self.verbosity = verbosity
         self._line_open = False
 
     @classmethod
     def of(cls, command: BaseCommand, options: dict[str, Any]) -> Progress:
         """The progress of ``command`` run with ``options`` (what ``handle()`` receives)."""
-        return cls(command.stdout, int(options.get("verbosity", 1)))
+        return cls(command.stdout, int(options.get("verbosity", 1)), command.stderr)
 
     def step(self, message: str) -> None:
         """Say how far a long walk has got (after a batch)."""
@@ -107,6 +108,11 @@ class Progress:
         self._close_line()
         if self.verbosity >= 1:
             self.stdout.write(message)
+
+    def problem(self, message: str) -> None:
+        """Say on stderr, at every verbosity, what went wrong with one item (the command goes on)."""
+        self._close_line()
+        (self.stderr or self.stdout).write(message)
 
     def _close_line(self) -> None:
         if self._line_open:

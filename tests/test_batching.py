@@ -164,3 +164,20 @@ def test_progress_at_each_verbosity(verbosity, stream, expected):
     report.summary("Done.")
 
     assert out.getvalue() == expected
+
+
+@pytest.mark.parametrize("verbosity", [0, 1, 2])
+def test_problems_go_to_stderr_at_every_verbosity_after_closing_the_progress_line(verbosity):
+    terminal = Terminal()  # stdout and stderr on one terminal, as an operator sees them
+    report = Progress(OutputWrapper(terminal), verbosity, stderr=OutputWrapper(terminal))
+
+    report.step("batch 1")
+    report.problem("line 4: invalid")
+    report.summary("Done.")
+
+    expected = {
+        0: "line 4: invalid\n",
+        1: "\rbatch 1\x1b[K\r\x1b[Kline 4: invalid\nDone.\n",
+        2: "batch 1\nline 4: invalid\nDone.\n",
+    }
+    assert terminal.getvalue() == expected[verbosity]

@@ -102,10 +102,10 @@ class Command(BaseCommand):
                         self._import_file(endpoint, path, file, counts)
             except Refused as error:
                 counts.refused += 1
-                self.stderr.write(f"{name}: {error}: skipped.")
+                self.progress.problem(f"{name}: {error}: skipped.")
             except OSError as error:
                 counts.unreadable += 1
-                self.stderr.write(f"{name}: cannot be read ({error.strerror or error}): skipped.")
+                self.progress.problem(f"{name}: cannot be read ({error.strerror or error}): skipped.")
         self.progress.summary(self._summary(endpoint, counts, len(options["files"])))
         problems = []
         if counts.unreadable:
@@ -145,10 +145,10 @@ class Command(BaseCommand):
         raw = file.read(limit + 1)
         if len(raw) > limit:
             counts.too_large += 1
-            self.stderr.write(f"{path}: Body is larger than {limit} bytes (MAX_BODY_SIZE): skipped.")
+            self.progress.problem(f"{path}: Body is larger than {limit} bytes (MAX_BODY_SIZE): skipped.")
             return
         if not raw.strip():
-            self.stderr.write(f"{path}: empty: skipped.")
+            self.progress.problem(f"{path}: empty: skipped.")
             return
         self._receive(endpoint, raw, str(path), counts)
 
@@ -160,7 +160,7 @@ class Command(BaseCommand):
                 self.progress.step(f"{path}: {number:,} lines read.")
             if line is None:
                 counts.too_large += 1
-                self.stderr.write(
+                self.progress.problem(
                     f"{path}:{number}: Body is larger than {seably_settings.MAX_BODY_SIZE} bytes (MAX_BODY_SIZE): "
                     "skipped."
                 )
@@ -179,7 +179,7 @@ class Command(BaseCommand):
             ) from error
         if not delivery.body.is_valid:
             counts.invalid += 1
-            self.stderr.write(f"{where}: {delivery.body.error} Stored as invalid event #{delivery.event.pk}.")
+            self.progress.problem(f"{where}: {delivery.body.error} Stored as invalid event #{delivery.event.pk}.")
         elif not delivery.is_new:
             counts.duplicates += 1
         else:
@@ -188,7 +188,7 @@ class Command(BaseCommand):
                 counts.processed += 1
             elif delivery.event.status == Status.FAILED:
                 counts.failed += 1
-                self.stderr.write(f"{where}: event #{delivery.event.pk} failed (see its last_error).")
+                self.progress.problem(f"{where}: event #{delivery.event.pk} failed (see its last_error).")
 
 
 def _endpoint(name: str) -> Endpoint:

@@ -109,7 +109,7 @@ class Command(BaseCommand):
             shown = ", ".join(f"#{pk}" for pk in failed[:FAILED_SHOWN]) + (
                 ", ..." if len(failed) > FAILED_SHOWN else ""
             )
-            self.stderr.write(
+            progress.problem(
                 ngettext(
                     "%(count)s event failed again (%(ids)s): see its last_error.",
                     "%(count)s events failed again (%(ids)s): see their last_error.",
