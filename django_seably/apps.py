@@ -12,12 +12,13 @@ class SeablyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django_seably.checks import check_database, check_deployment, check_settings
+        from django_seably.checks import check_database, check_deployment, check_settings, check_urls
         from django_seably.linking import connect_signals
         from django_seably.redact import install_log_filters
 
         checks.register(check_settings)
         checks.register(check_database)
+        checks.register(check_urls, checks.Tags.urls)
         checks.register(check_deployment, deploy=True)
         install_log_filters()
         connect_signals()

@@ -73,6 +73,11 @@ class Endpoint(models.Model):
         """Return the path to register on Seably (prefix it with the site's https origin)."""
         return reverse("django_seably:webhook", kwargs={"token": self.token})
 
+    def rotate_token(self) -> None:
+        """Give the endpoint a new token now: its old URL answers 404 from the next request on."""
+        self.token = generate_token()
+        self.save(update_fields=["token"])
+
 
 class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def store(self, event: WebhookEvent) -> bool:

@@ -237,7 +237,7 @@ def test_a_worker_killed_mid_task_loses_nothing(workers: WorkerStack) -> None:
     (event,) = events_like(stack, seably_id)
     assert (event["status"], event["attempts"]) == ("pending", 0)
     # ... and the cron sweep leaves it alone while it is recent: the worker may still finish it.
-    assert stack.django("seably_reprocess", "--pending", "--older-than", "10").strip() == (
+    assert stack.django("seably_reprocess", "--pending", "--older-than", "10m").strip() == (
         "Reprocessed 0 events: 0 processed, 0 failed, 0 invalid, 0 skipped."
     )
 
@@ -277,7 +277,7 @@ def _the_sweep_finishes_the_event(stack: WorkerStack, seably_id: str, event_id: 
         "UPDATE django_seably_webhookevent SET received_at = received_at - interval '11 minutes' WHERE id = %s",
         (event_id,),
     )
-    assert stack.django("seably_reprocess", "--pending", "--older-than", "10").strip() == (
+    assert stack.django("seably_reprocess", "--pending", "--older-than", "10m").strip() == (
         "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped."
     )
     (event,) = events_like(stack, seably_id)
