@@ -213,7 +213,7 @@ class TestDatabaseGauges:
             WebhookEventFactory.create_batch(2, endpoint=endpoint)
         collector = metrics.DatabaseCollector()
 
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(4):
             families = list(collector.collect())
 
         assert [family.name for family in families] == [
