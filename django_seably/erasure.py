@@ -42,6 +42,7 @@ from django.db import models
 from django.db.models import Case, F, Max, Q, TextField, Value, When
 from django.db.models.functions import Cast
 
+from django_seably.batching import batches
 from django_seably.linking import AsciiLower, email_key
 from django_seably.models import Certificate, WebhookEvent
 
@@ -178,56 +179,71 @@ def forget(
     events = WebhookEvent.objects.alias(
         _seably_body=AsciiLowerText("body"), _seably_payload=AsciiLowerText(Cast("payload", TextField()))
     ).filter(Q(_seably_body__contains=fragment) | Q(_seably_payload__contains=fragment))
-    for ids in _batches(events, ("pk", "body"), batch_size, lambda event: body_mentions(event.body, pattern)):
+    erased: set[int] = set()
+    for ids in _matching_ids(events, ("pk", "body"), batch_size, lambda event: body_mentions(event.body, pattern)):
+        erased.update(ids)
         erasure.events += len(ids) if dry_run else _erase_events(ids)
         if progress:
             progress(f"Events up to id {ids[-1]}: {erasure.events} {'to erase' if dry_run else 'erased'} so far.")
-    key = email_key(address)
-    by_email = Certificate.objects.alias(_seably_email_key=AsciiLower("learner_email")).filter(_seably_email_key=key)
-    owned = [pk for pk, email in by_email.values_list("pk", "learner_email") if email_key(email) == key]
-    certificates = Certificate.objects.alias(_seably_data=AsciiLowerText(Cast("data", TextField()))).filter(
-        _seably_data__contains=fragment
-    )
-
-    def unnamed_and_theirs(certificate: Certificate) -> bool:
-        """True for a certificate without a learner email whose data holds the address; count others' kept."""
-        if not mentions(certificate.data, pattern) or email_key(certificate.learner_email) == key:
-            return False
-        if certificate.learner_email:
-            erasure.kept_certificates.append(certificate.pk)
-            return False
-        return True
-
-    fields = ("pk", "data", "learner_email")
-    unnamed = [pk for ids in _batches(certificates, fields, batch_size * 10, unnamed_and_theirs) for pk in ids]
-    to_delete = sorted({*owned, *unnamed})
-    for start in range(0, len(to_delete), batch_size * 10):
-        chunk = to_delete[start : start + batch_size * 10]
-        erasure.certificates += len(chunk) if dry_run else Certificate.objects.filter(pk__in=chunk).delete()[0]
+    certificates = _certificates_of(address, pattern, fragment, erasure, batch_size * 10)
+    for start in range(0, len(certificates), batch_size * 10):
+        chunk = certificates[start : start + batch_size * 10]
+        # The other events about these certificates (one sent before the learner's address
+        # changed, say): seably_refresh_certificates would recreate a certificate from them.
+        ids = sorted(set(_stored_events_about([seably_id for _pk, seably_id in chunk])) - erased)
+        erasure.events += len(ids) if dry_run else _erase_events(ids)
+        pks = [pk for pk, _seably_id in chunk]
+        erasure.certificates += len(pks) if dry_run else Certificate.objects.filter(pk__in=pks).delete()[0]
     return erasure
 
 
-def _batches(
+def _certificates_of(
+    address: str, pattern: re.Pattern[str], fragment: str, erasure: Erasure, batch_size: int
+) -> list[tuple[int, str]]:
+    """Return the (pk, Seably id) of the learner's certificates; note in ``erasure`` others' that mention them."""
+    key = email_key(address)
+    by_email = Certificate.objects.alias(_seably_email_key=AsciiLower("learner_email")).filter(_seably_email_key=key)
+    found = {
+        pk: seably_id
+        for pk, seably_id, email in by_email.values_list("pk", "seably_id", "learner_email")
+        if email_key(email) == key
+    }
+    mentioning = Certificate.objects.alias(_seably_data=AsciiLowerText(Cast("data", TextField()))).filter(
+        _seably_data__contains=fragment
+    )
+    fields = ("pk", "seably_id", "data", "learner_email")
+    for batch in batches(mentioning.only(*fields), batch_size=batch_size, last_id=_last_id(Certificate)):
+        for certificate in batch:
+            if certificate.pk in found or not mentions(certificate.data, pattern):
+                continue
+            if certificate.learner_email:  # another learner's, whose data mentions this one
+                erasure.kept_certificates.append(certificate.pk)
+            else:  # the mapping found no email: the address in its data is the learner's
+                found[certificate.pk] = certificate.seably_id
+    return sorted(found.items())
+
+
+def _stored_events_about(seably_ids: list[str]) -> list[int]:
+    """Return the ids of the certificate events about ``seably_ids`` that still hold contents (object_id index)."""
+    about = Q(event_type__startswith="certificate.") | Q(object_type="certificate")
+    rows = WebhookEvent.objects.filter(about, object_id__in=seably_ids).exclude(body="", payload__isnull=True)
+    return list(rows.order_by().values_list("pk", flat=True))
+
+
+def _matching_ids(
     rows: models.QuerySet[Any], fields: tuple[str, ...], batch_size: int, matches: Callable[[Any], bool]
 ) -> Iterator[list[int]]:
-    """Yield the ids of the matching rows of ``rows``, a batch at a time, walking by primary key.
-
-    Bounded: up to the newest id at the start, and each batch moves past the ids it read.
-    """
-    # The newest row of the table, from its primary key index: not a scan of the filtered rows.
-    last_id = rows.model._default_manager.aggregate(last=Max("pk"))["last"]
-    if last_id is None:
-        return
-    after = 0
-    for _batch in range(last_id // batch_size + 2):
-        batch = list(rows.filter(pk__gt=after, pk__lte=last_id).order_by("pk").only(*fields)[:batch_size])
-        if not batch:
-            return
-        after = batch[-1].pk
+    """Yield the ids of the rows of ``rows`` that ``matches``, a batch at a time, walking by primary key."""
+    for batch in batches(rows.only(*fields), batch_size=batch_size, last_id=_last_id(rows.model)):
         ids = [row.pk for row in batch if matches(row)]
-        del batch  # the bodies: only the ids are kept while the batch is written
         if ids:
             yield ids
+
+
+def _last_id(model: type[models.Model]) -> int | None:
+    """The table's newest id, from its primary key index: not a scan of the rows a text search filters."""
+    last: int | None = model._default_manager.aggregate(last=Max("pk"))["last"]
+    return last
 
 
 def _erase_events(ids: list[int]) -> int:

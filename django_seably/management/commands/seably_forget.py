@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import ProtectedError, RestrictedError
 
+from django_seably.batching import Progress
 from django_seably.erasure import BATCH_SIZE, InvalidAddress, clean_address, forget
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        verbosity: int = options["verbosity"]
         dry_run: bool = options["dry_run"]
         batch_size: int = options["batch_size"]
         if batch_size < 1:
@@ -49,9 +49,9 @@ class Command(BaseCommand):
             address = clean_address(options["email"])
         except InvalidAddress as error:
             raise CommandError(f"--email: {error}") from error
-        progress = self.stdout.write if verbosity >= 2 else None
+        progress = Progress.of(self, options)
         try:
-            erasure = forget(address, dry_run=dry_run, batch_size=batch_size, progress=progress)
+            erasure = forget(address, dry_run=dry_run, batch_size=batch_size, progress=progress.step)
         except (ProtectedError, RestrictedError) as error:
             # A model of the project points to a certificate and forbids deleting it.
             # The events are erased already; the certificates stay until that is resolved.
@@ -72,17 +72,15 @@ class Command(BaseCommand):
             len(erasure.kept_certificates),
             _s(len(erasure.kept_certificates)),
         )
-        if verbosity < 1:
-            return
         if not erasure.certificates and not erasure.events:
-            self.stdout.write("Nothing stored mentions this address: nothing to erase.")
+            progress.summary("Nothing stored mentions this address: nothing to erase.")
         elif dry_run:
-            self.stdout.write(
+            progress.summary(
                 f"Would delete {erasure.certificates} certificate{_s(erasure.certificates)} and erase "
                 f"{erasure.events} event{_s(erasure.events)} (dry run: nothing changed)."
             )
         else:
-            self.stdout.write(
+            progress.summary(
                 f"Deleted {erasure.certificates} certificate{_s(erasure.certificates)} and erased the personal "
                 f"data of {erasure.events} event{_s(erasure.events)}; the event rows stay, so Seably resending "
                 "one is still a duplicate."
@@ -90,7 +88,7 @@ class Command(BaseCommand):
         kept = erasure.kept_certificates
         if kept:
             shown = ", ".join(str(pk) for pk in kept[:20]) + (", ..." if len(kept) > 20 else "")
-            self.stdout.write(
+            progress.summary(
                 f"Kept {len(kept)} certificate{_s(len(kept))} of other learners whose data mentions the address "
                 f"(ids {shown}): review them."
             )
