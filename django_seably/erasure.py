@@ -23,7 +23,10 @@ sent as ``ingrid@example.com``; other letters must be typed as Seably sent them.
   when it is empty (the mapping found no email) and their data holds the
   address. A certificate of another learner whose data mentions the address is
   kept (deleting it would lose that learner's certificate) and counted, so the
-  operator can review it.
+  operator can review it. The other stored events about each deleted certificate
+  (its ``certificate.created`` sent under the learner's older address, say) are
+  emptied too: ``seably_refresh_certificates`` would otherwise recreate the
+  certificate from one.
 
 Work goes in batches by primary key up to the newest row at the start, one
 short statement per batch, so memory stays flat, no lock is held for long and
