@@ -22,3 +22,6 @@ class SeablyConfig(AppConfig):
         checks.register(check_deployment, deploy=True)
         install_log_filters()
         connect_signals()
+        # With prometheus_client installed, the counters and the gauges' collector join its
+        # default registry now, before any request: a scrape shows them from the start.
+        import django_seably.metrics  # noqa: F401

@@ -452,3 +452,11 @@ def test_a_certificate_processed_during_the_erasure_is_deleted_too():
     assert not Certificate.objects.exists()
     assert_tombstone(event, "processed")
     assert transaction.get_autocommit()
+
+
+def test_call_command_with_keyword_arguments(learners):
+    out = io.StringIO()
+    call_command("seably_forget", email=ALICE, dry_run=True, stdout=out)
+    assert out.getvalue() == "Would delete 2 certificates and erase 4 events (dry run: nothing changed).\n"
+    call_command("seably_forget", email=ALICE, stdout=out)
+    assert not Certificate.objects.filter(seably_id__in=["SB-A1", "SB-A2"]).exists()

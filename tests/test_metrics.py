@@ -360,3 +360,27 @@ def test_a_metrics_directory_that_cannot_be_written_fails_no_delivery(tmp_path):
     assert result.stdout.split() == ["200", "accepted", "1"]
     warning = "WARNING django_seably.metrics Could not count in the Prometheus metrics (is PROMETHEUS_MULTIPROC_DIR writable?)"
     assert result.stderr.count(warning) == 2, result.stderr  # the delivery, and its processing
+
+
+ONLY_THE_APP = """
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_seably"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    ROOT_URLCONF=[],
+)
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0, run_syncdb=True)
+from prometheus_client import REGISTRY
+print(REGISTRY.get_sample_value("seably_events", {"status": "pending"}))
+"""
+
+
+def test_the_metrics_are_registered_when_the_app_loads():
+    """Before any request, even in a project without the admin (which would import processing)."""
+    result = run_python(ONLY_THE_APP)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]
