@@ -727,20 +727,35 @@ class TestOverview:
         assert staff_client("view_webhookevent", username="viewer").get(overview_url()).status_code == 200
 
 
-class TestDeletePages:
-    """No delete link for events, whose rows are what deduplication remembers; certificates keep theirs."""
+class TestNothingCanBeDeleted:
+    """Events are what deduplication remembers; a deleted certificate would not come back on a resend."""
 
-    def test_the_event_page_shows_no_delete_link(self, admin_client):
-        event = WebhookEventFactory.create()
+    @pytest.mark.parametrize("model", ["webhookevent", "certificate"])
+    def test_the_page_shows_no_delete_link(self, admin_client, model):
+        obj = WebhookEventFactory.create() if model == "webhookevent" else CertificateFactory.create()
 
-        response = admin_client.get(change("webhookevent", event.pk))
+        response = admin_client.get(change(model, obj.pk))
 
         assert response.status_code == 200
-        assert reverse("admin:django_seably_webhookevent_delete", args=[event.pk]) not in response.content.decode()
+        assert reverse(f"admin:django_seably_{model}_delete", args=[obj.pk]) not in response.content.decode()
 
-    def test_certificates_can_still_be_deleted(self, admin_client):
+    def test_the_certificate_delete_page_is_refused_even_with_the_permission(self):
         certificate = CertificateFactory.create()
+        client = staff_client("view_certificate", "delete_certificate")
 
-        admin_client.post(reverse("admin:django_seably_certificate_delete", args=[certificate.pk]), {"post": "yes"})
+        response = client.post(
+            reverse("admin:django_seably_certificate_delete", args=[certificate.pk]), {"post": "yes"}
+        )
 
-        assert not Certificate.objects.filter(pk=certificate.pk).exists()
+        assert response.status_code == 403
+        assert Certificate.objects.filter(pk=certificate.pk).exists()
+
+    def test_no_certificate_delete_action(self, admin_client, certificates):
+        response = admin_client.get(changelist("certificate"))
+        admin_client.post(
+            changelist("certificate"),
+            {"action": "delete_selected", "_selected_action": [certificates["valid"].pk], "post": "yes"},
+        )
+
+        assert offered_actions(response) == ["export_csv"]
+        assert Certificate.objects.count() == len(certificates)

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from django_seably.admin import EXACT_COUNT_BELOW
+from django_seably.admin.counting import EXACT_COUNT_BELOW
 from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory, certificate_body
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +92,7 @@ def test_unfiltered_event_list_does_not_count_the_table_on_postgresql(admin_clie
 def test_big_result_shows_the_estimate_without_counting(admin_client):
     WebhookEventFactory.create_batch(2)
     with (
-        mock.patch("django_seably.admin.estimated_count", return_value=2_000_000),
+        mock.patch("django_seably.admin.counting.estimated_count", return_value=2_000_000),
         CaptureQueriesContext(connection) as queries,
     ):
         response = admin_client.get("/admin/django_seably/webhookevent/?status__exact=pending")
@@ -106,7 +106,7 @@ def test_big_result_shows_the_estimate_without_counting(admin_client):
 @pytest.mark.parametrize("path", ["/admin/django_seably/webhookevent/", "/admin/django_seably/certificate/"])
 def test_an_exact_count_is_not_called_an_estimate(admin_client, path):
     WebhookEventFactory.create_batch(2)
-    with mock.patch("django_seably.admin.estimated_count", return_value=EXACT_COUNT_BELOW - 1):
+    with mock.patch("django_seably.admin.counting.estimated_count", return_value=EXACT_COUNT_BELOW - 1):
         page = admin_client.get(path).content.decode()
 
     assert 'class="paginator"' in page
@@ -114,7 +114,7 @@ def test_an_exact_count_is_not_called_an_estimate(admin_client, path):
 
 
 def test_a_big_certificate_list_says_its_count_is_an_estimate(admin_client):
-    with mock.patch("django_seably.admin.estimated_count", return_value=EXACT_COUNT_BELOW):
+    with mock.patch("django_seably.admin.counting.estimated_count", return_value=EXACT_COUNT_BELOW):
         page = admin_client.get("/admin/django_seably/certificate/").content.decode()
 
     assert f"{EXACT_COUNT_BELOW} certificates" in page
@@ -123,7 +123,7 @@ def test_a_big_certificate_list_says_its_count_is_an_estimate(admin_client):
 
 @pytest.mark.postgres
 def test_planner_estimate_on_postgresql():
-    from django_seably.admin import estimated_count
+    from django_seably.admin.counting import estimated_count
     from django_seably.models import WebhookEvent
 
     WebhookEventFactory.create_batch(3)
