@@ -4,16 +4,20 @@ import csv
 import datetime
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import constants as message_levels
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from django_seably.conf import SeablySettings
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from tests.conftest import load_payload
 from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory, certificate_body
@@ -725,6 +729,58 @@ class TestOverview:
     def test_overview_needs_the_event_view_permission(self):
         assert staff_client().get(overview_url()).status_code == 403
         assert staff_client("view_webhookevent", username="viewer").get(overview_url()).status_code == 200
+
+
+class TestOverviewSilence:
+    """How long each active endpoint has been silent: since its last delivery, or its creation."""
+
+    @staticmethod
+    def silence_row(content: str, name: str) -> str:
+        start = content.index(f">{name}</a>")
+        return content[start : content.index("</tr>", start)]
+
+    @pytest.fixture
+    def endpoints(self) -> dict[str, Endpoint]:
+        now = timezone.now()
+        heard = EndpointFactory.create(name="heard")
+        WebhookEventFactory.create(endpoint=heard, received_at=now - datetime.timedelta(days=9))
+        WebhookEventFactory.create(endpoint=heard, received_at=now - datetime.timedelta(days=3, hours=2))
+        never = EndpointFactory.create(name="never")
+        Endpoint.objects.filter(pk=never.pk).update(created_at=now - datetime.timedelta(days=2, hours=1))
+        inactive = EndpointFactory.create(name="inactive", is_active=False)
+        WebhookEventFactory.create(endpoint=inactive, received_at=now - datetime.timedelta(days=30))
+        return {"heard": heard, "never": never, "inactive": inactive}
+
+    def test_each_active_endpoint_shows_its_silence(self, admin_client, endpoints):
+        content = admin_client.get(overview_url()).content.decode()
+
+        heard = self.silence_row(content, "heard")
+        assert '<td class="seably-silence">3\xa0days, 2\xa0hours</td>' in heard
+        never = self.silence_row(content, "never")
+        assert "Never" in never
+        assert '<td class="seably-silence">2\xa0days, 1\xa0hour (since it was created)</td>' in never
+        assert '<td class="seably-silence">—</td>' in self.silence_row(content, "inactive")
+        assert "seably-too-long" not in content  # no HEALTH_MAX_SILENCE: nothing is flagged
+
+    def test_silence_longer_than_the_setting_is_flagged(self, admin_client, endpoints):
+        limit = property(lambda self: datetime.timedelta(days=2, hours=12))
+        with mock.patch.object(SeablySettings, "HEALTH_MAX_SILENCE", limit, create=True):
+            content = admin_client.get(overview_url()).content.decode()
+
+        assert '<tr class="seably-too-long">' in content[: content.index(">heard</a>")][-200:]
+        assert "longer than 2\xa0days, 12\xa0hours" in self.silence_row(content, "heard")
+        assert "seably-alert" not in self.silence_row(content, "never")  # 2 days 1 hour: within the limit
+        assert "seably-alert" not in self.silence_row(content, "inactive")  # off on purpose: never flagged
+        assert 'SEABLY["HEALTH_MAX_SILENCE"]' in content
+
+    def test_one_query_for_all_endpoints(self, admin_client, endpoints, django_assert_num_queries):
+        admin_client.get(overview_url())  # the past days' counts are cached from here on
+        with CaptureQueriesContext(connection) as few:
+            admin_client.get(overview_url())
+        EndpointFactory.create_batch(5)
+
+        with django_assert_num_queries(len(few)):
+            admin_client.get(overview_url())
 
 
 class TestNothingCanBeDeleted:
