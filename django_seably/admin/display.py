@@ -6,16 +6,16 @@ import json
 import re
 from typing import Any
 
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 #: Longer values are cut in lists, the whole value shown on hover (``title``).
 LIST_VALUE_MAX_CHARACTERS = 60
 
 # Where a long value may wrap: after a dot, slash or underscore, before an at sign
-# ("certificate.|created", "ingrid.|solberg|@example.|com"); never inside a word.
-_BREAK_AFTER = re.compile(r"([./_])(?=.)")
-_BREAK_BEFORE = re.compile(r"(?<=.)(@)")
+# ("certificate.|created", "ingrid.|solberg|@example.|com"); nowhere else, not even at a
+# hyphen ("SB-00000042" stays whole).
+_BREAK_POINTS = re.compile(r"(?<=[./_])(?=.)|(?<=.)(?=@)")
 
 
 def pretty_json(value: Any) -> str:
@@ -43,6 +43,8 @@ def list_value(value: Any) -> str | None:
     return _breakable(text)
 
 
-def _breakable(text: str) -> SafeString:
-    html = _BREAK_BEFORE.sub(r"<wbr>\1", _BREAK_AFTER.sub(r"\1<wbr>", str(escape(text))))
-    return mark_safe(html)  # noqa: S308 - escaped above; only <wbr> added
+def _breakable(text: str) -> str:
+    pieces = _BREAK_POINTS.split(text)
+    return format_html_join(
+        mark_safe("<wbr>"), '<span class="seably-nobreak">{}</span>', ((piece,) for piece in pieces)
+    )
