@@ -584,13 +584,14 @@ def assert_words_whole(page: Page, root: str) -> None:
 
 def one_line_each(cells: Any) -> list[str]:
     """The texts of ``cells`` laid out on more than one line."""
-    return cells.evaluate_all(
+    texts: list[str] = cells.evaluate_all(
         """cells => cells.filter(cell => {
             const range = document.createRange();
             range.selectNodeContents(cell);
             return new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.bottom))).size > 1;
         }).map(cell => cell.textContent)"""
     )
+    return texts
 
 
 def open_at(page: Page, width: int, link: str) -> None:
