@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from django_seably.admin.display import list_value
 from django_seably.conf import SeablySettings
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from tests.conftest import load_payload
@@ -815,3 +816,72 @@ class TestNothingCanBeDeleted:
 
         assert offered_actions(response) == ["export_csv"]
         assert Certificate.objects.count() == len(certificates)
+
+
+class TestListValues:
+    """Long values in list columns: whole words, break points after dots and before @, cut with a title."""
+
+    def test_break_points(self):
+        assert list_value("ingrid.solberg@example.com") == (
+            '<span class="seably-nobreak">ingrid.</span><wbr><span class="seably-nobreak">solberg</span><wbr>'
+            '<span class="seably-nobreak">@example.</span><wbr><span class="seably-nobreak">com</span>'
+        )
+        assert list_value("SB-00000042") == '<span class="seably-nobreak">SB-00000042</span>'
+        assert list_value("") is None
+        assert list_value(None) is None
+
+    def test_a_long_value_is_cut_with_the_whole_of_it_in_title(self):
+        value = "<b>" + "x" * 70
+
+        html = list_value(value)
+
+        assert html is not None
+        assert html.startswith(f'<span class="seably-cut" title="{escape(value)}">')
+        assert f">{escape(value[:59])}…</span>" in html
+        assert "<b>" not in html
+
+    def test_the_event_list_shows_a_cut_type_whole_on_hover(self, admin_client):
+        long_type = "certificate.created." + "x" * 70
+        WebhookEventFactory.create(payload={"event": long_type, "payload": {"data": {"type": "t", "id": "1"}}})
+
+        content = admin_client.get(changelist("webhookevent")).content.decode()
+
+        assert f'title="{long_type}"' in content
+
+
+class TestEndpointList:
+    def test_links_to_the_events_of_each_endpoint(self, admin_client, events, seably_endpoint):
+        content = admin_client.get(changelist("endpoint")).content.decode()
+        link = f"{changelist('webhookevent')}?endpoint__id__exact={seably_endpoint.pk}"
+
+        assert f'<a href="{link}">View events</a>' in content
+        assert {event.endpoint_id for event in listed(admin_client.get(link))} == {seably_endpoint.pk}
+
+
+class TestReprocessInBatches:
+    def test_every_selected_event_is_processed_across_batches(self, admin_client):
+        failed = [unprocessable_event() for _ in range(2)] + [
+            WebhookEventFactory.create(failed=True, payload=certificate_body(f"SB-B{n}")) for n in range(3)
+        ]
+
+        with mock.patch("django_seably.admin.events.REPROCESS_BATCH_SIZE", 2):
+            response = admin_client.post(
+                changelist("webhookevent"),
+                {"action": "reprocess", "_selected_action": [event.pk for event in failed]},
+                follow=True,
+            )
+
+        assert shown_messages(response) == [
+            ("Reprocessed events: 3 processed, 2 failed, 0 skipped.", message_levels.ERROR)
+        ]
+        assert WebhookEvent.objects.filter(status=Status.PROCESSED).count() == 3
+
+
+@pytest.mark.parametrize("model", ["webhookevent", "certificate", "endpoint"])
+def test_a_search_for_a_nul_character_is_refused_by_django(admin_client, events, certificates, model):
+    # Django's search form refuses it (a message) and lists everything, before any query holds
+    # it: PostgreSQL refuses NUL in text.
+    response = admin_client.get(changelist(model), {"q": "SB-1\x00"})
+
+    assert response.status_code == 200
+    assert [text for text, _ in shown_messages(response)] == ["Null characters are not allowed."]
