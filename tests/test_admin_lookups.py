@@ -188,3 +188,19 @@ def test_no_column_orders_by_the_token(endpoint, model):
 )
 def test_reaches_secret(model: Any, lookup: str, secret: bool):
     assert reaches_secret(model, lookup) is secret
+
+
+def test_every_list_of_the_app_refuses_secret_lookups():
+    from django.contrib import admin
+
+    from django_seably.admin.lookups import SecretLookupsRefused
+    from django_seably.models import EventOverview
+
+    lists = {
+        model: model_admin
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label == "django_seably"
+    }
+
+    assert set(lists) == {Endpoint, WebhookEvent, Certificate, EventOverview}
+    assert all(isinstance(lists[model], SecretLookupsRefused) for model in (Endpoint, WebhookEvent, Certificate))
