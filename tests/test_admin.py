@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from django_seably.admin.display import list_value
-from django_seably.conf import SeablySettings
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from tests.conftest import load_payload
 from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory, certificate_body
@@ -763,10 +762,9 @@ class TestOverviewSilence:
         assert '<td class="seably-silence">—</td>' in self.silence_row(content, "inactive")
         assert "seably-too-long" not in content  # no HEALTH_MAX_SILENCE: nothing is flagged
 
-    def test_silence_longer_than_the_setting_is_flagged(self, admin_client, endpoints):
-        limit = property(lambda self: datetime.timedelta(days=2, hours=12))
-        with mock.patch.object(SeablySettings, "HEALTH_MAX_SILENCE", limit, create=True):
-            content = admin_client.get(overview_url()).content.decode()
+    def test_silence_longer_than_the_setting_is_flagged(self, admin_client, endpoints, settings):
+        settings.SEABLY = {"HEALTH_MAX_SILENCE": datetime.timedelta(days=2, hours=12)}
+        content = admin_client.get(overview_url()).content.decode()
 
         assert '<tr class="seably-too-long">' in content[: content.index(">heard</a>")][-200:]
         assert "longer than 2\xa0days, 12\xa0hours" in self.silence_row(content, "heard")

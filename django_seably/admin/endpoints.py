@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_seably.admin.lookups import SecretLookupsRefused
-from django_seably.models import Endpoint, EndpointQuerySet, generate_token
+from django_seably.models import Endpoint, EndpointQuerySet
 
 
 @admin.register(Endpoint)
@@ -83,8 +83,7 @@ class EndpointAdmin(SecretLookupsRefused):
         rotated = 0
         for endpoint in queryset:
             old = endpoint.masked_token
-            endpoint.token = generate_token()
-            endpoint.save(update_fields=["token"])
+            endpoint.rotate_token()
             rotated += 1
             self.log_change(request, endpoint, f"Rotated token {old} → {endpoint.masked_token}")
         self.message_user(

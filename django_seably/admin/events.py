@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django_seably.admin.display import badge, list_value, pretty_json
 from django_seably.admin.filters import EventTypeFilter
 from django_seably.admin.readonly import ReadOnlyAdmin
+from django_seably.batching import id_batches
 from django_seably.models import WebhookEvent
 from django_seably.processing import process_event
 
@@ -108,14 +109,14 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Reprocess selected events"), permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
-        # Keyset batches, each read outside any transaction, then each event processed in its
-        # own: no cursor stays open across the events' transactions, as ``.iterator()``'s would.
+        # Keyset batches of ids, each batch read outside any transaction, then each event
+        # processed in its own: no cursor stays open across the events' transactions, as
+        # ``.iterator()``'s would. Re-filtering by pk drops the changelist's annotations.
         outcomes: Counter[str] = Counter()
-        last_pk = 0
-        while batch := list(queryset.filter(pk__gt=last_pk).order_by("pk")[:REPROCESS_BATCH_SIZE]):
-            for event in batch:
+        selected = WebhookEvent.objects.filter(pk__in=queryset.values("pk"))
+        for ids in id_batches(selected, batch_size=REPROCESS_BATCH_SIZE):
+            for event in WebhookEvent.objects.filter(pk__in=ids).order_by("pk"):
                 outcomes[process_event(event)] += 1
-            last_pk = batch[-1].pk
         message = _("Reprocessed events: %(processed)d processed, %(failed)d failed, %(skipped)d skipped.") % {
             "processed": outcomes["processed"],
             "failed": outcomes["failed"],

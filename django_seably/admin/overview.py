@@ -20,7 +20,8 @@ from django.utils.translation import gettext_lazy as _
 
 from django_seably.admin.counting import estimated_count
 from django_seably.conf import seably_settings
-from django_seably.models import Endpoint, EventOverview, WebhookEvent
+from django_seably.models import EventOverview, WebhookEvent
+from django_seably.status import endpoint_activity
 
 Status = WebhookEvent.Status
 
@@ -53,7 +54,7 @@ class EventOverviewAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        max_silence = _max_silence()
+        max_silence = seably_settings.HEALTH_MAX_SILENCE
         context = {
             **self.admin_site.each_context(request),
             "title": _("Seably overview"),
@@ -69,13 +70,6 @@ class EventOverviewAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return TemplateResponse(request, "admin/django_seably/overview.html", context)
 
 
-def _max_silence() -> datetime.timedelta | None:
-    # HEALTH_MAX_SILENCE (a timedelta, default None) comes with seably_status --max-silence;
-    # read defensively until every settings module has it.
-    value = getattr(seably_settings, "HEALTH_MAX_SILENCE", None)
-    return value if isinstance(value, datetime.timedelta) else None
-
-
 def _duration_text(duration: datetime.timedelta) -> str:
     """Return ``duration`` as the admin writes times since ("2 days, 3 hours"), translated."""
     now = timezone.now()
@@ -83,25 +77,18 @@ def _duration_text(duration: datetime.timedelta) -> str:
 
 
 def _endpoint_silences(max_silence: datetime.timedelta | None) -> list[dict[str, Any]]:
-    """Each endpoint with how long it has been silent: since its last delivery, or its creation.
+    """Each endpoint with how long it has been silent (``status.endpoint_activity``: one query).
 
-    One query (``with_last_received_at``). Only an active endpoint's silence counts:
-    an inactive one answers 404 on purpose.
+    Only an active endpoint's silence is shown: an inactive one answers 404 on purpose.
     """
-    now = timezone.now()
-    rows = []
-    for endpoint in Endpoint.objects.with_last_received_at().order_by("name"):
-        last = endpoint.last_received_at  # type: ignore[attr-defined]
-        silent_since = last or endpoint.created_at
-        rows.append(
-            {
-                "endpoint": endpoint,
-                "last_received_at": last,
-                "silent_since": silent_since if endpoint.is_active else None,
-                "too_long": bool(endpoint.is_active and max_silence is not None and now - silent_since > max_silence),
-            }
-        )
-    return rows
+    return [
+        {
+            "endpoint": activity,
+            "silence": _duration_text(activity.silence) if activity.is_active else "",
+            "too_long": activity.is_silent_longer_than(max_silence),
+        }
+        for activity in endpoint_activity()
+    ]
 
 
 #: On the overview, a status with more events than this shows the planner's estimate.
