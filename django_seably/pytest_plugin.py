@@ -45,7 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Define ``_seably_database`` on pytest-django's ``db`` when pytest-django is active, else as a clear failure."""
     if config.pluginmanager.has_plugin("django_seably.database"):
         return
-    provider = _WithPytestDjango() if config.pluginmanager.has_plugin("django") else _WithoutPytestDjango()
+    # "django" by its entry point; "pytest_django.plugin" when loaded with -p.
+    active = any(config.pluginmanager.has_plugin(name) for name in ("django", "pytest_django.plugin"))
+    provider = _WithPytestDjango() if active else _WithoutPytestDjango()
     config.pluginmanager.register(provider, "django_seably.database")
 
 
