@@ -30,6 +30,8 @@ from django.db import connection
 
 from tests import servers
 
+pytestmark = pytest.mark.servers
+
 #: Seconds, generous: a slow machine must not make these flaky.
 TIMEOUT = 10.0
 
