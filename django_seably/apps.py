@@ -13,7 +13,9 @@ class SeablyConfig(AppConfig):
 
     def ready(self) -> None:
         from django_seably.checks import check_database, check_deployment, check_settings
-        from django_seably.linking import connect_signals
+        from django.test.signals import setting_changed
+
+        from django_seably.linking import connect_signals, settings_changed
         from django_seably.redact import install_log_filters
 
         checks.register(check_settings)
@@ -21,3 +23,5 @@ class SeablyConfig(AppConfig):
         checks.register(check_deployment, deploy=True)
         install_log_filters()
         connect_signals()
+        # override_settings (tests) switches linking too; Django's own caches listen the same way.
+        setting_changed.connect(settings_changed, dispatch_uid="django_seably.linking.settings_changed")

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_seably.redact import redact_url
+from django_seably.redact import redact_text
 from django_seably.testing import certificate_body
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         url: str = options["url"]
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise CommandError(f"{redact_url(url)!r} is not an http(s) URL.")
+            raise CommandError(f"{redact_text(url)!r} is not an http(s) URL.")
         if options["file"]:
             try:
                 body = options["file"].read_bytes()
@@ -47,7 +47,7 @@ class Command(BaseCommand):
             method="POST",
             headers={"Content-Type": "application/json", "User-Agent": "django-seably"},
         )
-        shown_url = redact_url(url)
+        shown_url = redact_text(url)
         self.stdout.write(f"POST {shown_url} ({len(body)} bytes)")
         try:
             with urllib.request.urlopen(request, timeout=options["timeout"]) as response:
