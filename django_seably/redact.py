@@ -103,13 +103,19 @@ def _mixes(text: str) -> bool:
     return not (characters.isdisjoint(_UPPER) or characters.isdisjoint(_LOWER) or characters.isdisjoint(_DIGITS))
 
 
-def _mask_if_token(match: re.Match[str]) -> str:
-    run = match.group(0)
-    return mask_token(run) if _mixes(unquote(run) if "%" in run else run) else run
+def _mask_tokens(text: str, found: list[str]) -> str:
+    """Mask each token-shaped run of ``text``; add the runs masked to ``found``."""
+    if len(text) < TOKEN_MIN_LENGTH:
+        return text
 
+    def mask(match: re.Match[str]) -> str:
+        run = match.group(0)
+        if not _mixes(unquote(run) if "%" in run else run):
+            return run
+        found.append(run)
+        return mask_token(run)
 
-def _mask_tokens(text: str) -> str:
-    return _TOKEN_RUN.sub(_mask_if_token, text) if len(text) >= TOKEN_MIN_LENGTH else text
+    return _TOKEN_RUN.sub(mask, text)
 
 
 # --- rule 1: whatever follows the webhook prefix ------------------------------------------
@@ -134,7 +140,19 @@ _PIECE = re.compile(rf"(?P<gap>(?:{_SEPARATOR}|{_DELIMITER})+)|(?P<part>(?:(?!{_
 
 def mask_segments(text: str) -> str:
     """Mask every part of ``text`` (what follows the webhook prefix) longer than 4 characters."""
-    return _PIECE.sub(lambda m: m.group("gap") or _mask_segment(m.group("part")), text)
+    return _mask_parts(text, [])
+
+
+def _mask_parts(text: str, found: list[str]) -> str:
+    def mask(match: re.Match[str]) -> str:
+        part = match.group("part")
+        if part is None:
+            return match.group("gap")
+        if len(part) >= TOKEN_MIN_LENGTH:
+            found.append(part)
+        return _mask_segment(part)
+
+    return _PIECE.sub(mask, text)
 
 
 class _PrefixPatterns(NamedTuple):
@@ -216,17 +234,20 @@ def webhook_prefix() -> str | None:
     return _prefix()[0]
 
 
-def _mask_tail(match: re.Match[str]) -> str:
-    return match.group("prefix") + mask_segments(match.group("tail"))
-
-
 def _redact(text: str, patterns: _PrefixPatterns | None) -> str:
+    found: list[str] = []
     if patterns is not None:
         lowered = text.lower()
         # The cheap test first: most text (tracebacks, other paths) has no spelling of the prefix.
         if patterns.clue in lowered or ("%" in text and patterns.clue in unquote(lowered)):
-            text = patterns.followed.sub(_mask_tail, text)
-    return _mask_tokens(text)
+            text = patterns.followed.sub(lambda m: m.group("prefix") + _mask_parts(m.group("tail"), found), text)
+    text = _mask_tokens(text, found)
+    for secret in found:
+        # The same token in another letter case, in the same text: Django's DisallowedHost
+        # message suggests the Host to allow lower-cased ("You may need to add '<token>.x'").
+        if len(secret) >= TOKEN_MIN_LENGTH:
+            text = re.sub(re.escape(secret), lambda m: mask_token(m.group(0)), text, flags=re.IGNORECASE)
+    return text
 
 
 def redact_text(text: str) -> str:
@@ -257,7 +278,10 @@ def redact_request(request: HttpRequest, token: str) -> None:
 
     def redact(value: str) -> str:
         if value not in done:
-            done[value] = _redact(value.replace(token, masked) if token else value, patterns)
+            # The rules first ("/seably/'<token>'/" gets its quotes kept), then the token itself
+            # wherever it is left (an app included at the root has no prefix).
+            redacted = _redact(value, patterns)
+            done[value] = redacted.replace(token, masked) if token else redacted
         return done[value]
 
     request.path = redact(request.path)

@@ -726,6 +726,18 @@ class TestUnderThePrefixWhateverFollowsIsMasked:
         # Idempotent: a masked line is left as it is.
         assert redact_text(redacted) == redacted
 
+    def test_the_same_token_in_another_case_is_masked_too(self):
+        # Django's DisallowedHost message for a valid domain suggests it lower-cased.
+        token = "Zq3vT9sLxW2mN8rK4bY7cD1fG6hJ0pQ5aEuIoRtYwAb"
+        message = f"Invalid HTTP_HOST header: '{token}.example'. You may need to add '{token.lower()}.example' to ALLOWED_HOSTS."
+
+        redacted = redact_text(message)
+
+        assert token.lower() not in redacted.lower()
+        assert redacted == (
+            "Invalid HTTP_HOST header: 'Zq3v….example'. You may need to add 'zq3v….example' to ALLOWED_HOSTS."
+        )
+
     def test_a_legacy_token_is_masked_under_the_prefix_only(self):
         # Tokens made before every token had the shape: rotate them (docs/security.md).
         assert redact_text(f"/seably/{LEGACY}/") == f"/seably/{LEGACY[:4]}…/"
