@@ -167,12 +167,22 @@ def _compile(prefix: str) -> _PrefixPatterns | None:
         # Included at the root: every path would be "under the prefix"; rule 2 only.
         return None
     spelled = _SEPARATORS.join("".join(_spellings(character) for character in segment) for segment in segments)
+    # One or two segments that dot-dot segments undo ("/x/../seably/<token>/" and
+    # "/x/y/../../seably/<token>/" are the webhook URL too). Each piece can match one way
+    # only, so a long line of slashes and dots costs linear time.
+    slashes, dot_dot = rf"{_SEPARATOR}+", r"(?:\.|%2[Ee]){2}(?=/|%2[Ff])"
+    name = r"(?!\.|%2[Ee])(?:(?!%2[Ff])[^/\s\"'?#<>])+"
+    undone = (
+        rf"(?:{slashes}{name}{slashes}{dot_dot}"
+        rf"|{slashes}{name}{slashes}{name}{slashes}{dot_dot}{slashes}{dot_dot})*"
+    )
     return _PrefixPatterns(
         followed=re.compile(
-            rf"(?P<prefix>{_PATH_START}{_SEPARATORS}{spelled}(?:{_SEPARATORS}|(?={_DELIMITER})))(?P<tail>{_TAIL})",
+            rf"(?P<prefix>{_PATH_START}{undone}{_SEPARATORS}{spelled}(?:{_SEPARATORS}|(?={_DELIMITER})))"
+            rf"(?P<tail>{_TAIL})",
             re.IGNORECASE,
         ),
-        alone=re.compile(rf"{_SEPARATORS}{spelled}(?:{_SEPARATOR}|{_DELIMITER}|$)", re.IGNORECASE),
+        alone=re.compile(rf"{undone}{_SEPARATORS}{spelled}(?:{_SEPARATOR}|{_DELIMITER}|$)", re.IGNORECASE),
         clue=max(segments, key=len).lower(),
     )
 

@@ -708,6 +708,9 @@ def hostile(token: str) -> list[str]:
         f"/seably/?t={token}&u={token}",
         f"//seably/{token};x",
         f"/seably/{token}.json",
+        f"/x/../seably/{token}/",
+        f"/x/y/../../seably/{token}/",
+        f"/x/%2E%2E/seably/{token}/",
     ]
 
 
