@@ -37,7 +37,7 @@ from django.db.models.signals import post_delete, post_init, post_save
 from django.utils.module_loading import import_string
 
 from django_seably.conf import seably_settings
-from django_seably.expressions import AsciiLower
+from django_seably.expressions import AsciiLower as AsciiLower  # also importable from here, as before
 
 if TYPE_CHECKING:
     from django_seably.models import Certificate

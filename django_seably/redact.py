@@ -424,4 +424,3 @@ def install_log_filters(loggers: Iterable[str | logging.Logger] = LOGGERS + SERV
             logger = logging.getLogger(logger)
         if not any(isinstance(f, RedactTokensFilter) for f in logger.filters):
             logger.addFilter(RedactTokensFilter())
-

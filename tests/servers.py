@@ -306,7 +306,15 @@ def start_runserver(
     for attempt in range(attempts):
         with _listening_socket(host) as sock:
             port = sock.getsockname()[1]
-        command = [sys.executable, "-m", "django", "runserver", f"{host}:{port}", "--noreload", f"--settings={settings}"]
+        command = [
+            sys.executable,
+            "-m",
+            "django",
+            "runserver",
+            f"{host}:{port}",
+            "--noreload",
+            f"--settings={settings}",
+        ]
         try:
             return _start(command, None, env, log_dir / log_name, ready_path, address=(host, port))
         except RuntimeError:

@@ -797,7 +797,7 @@ class TestAGoodGuest:
         redact_request_paths(request)
 
         assert request.path is path
-        assert request.META == meta
+        assert meta == request.META
 
     def test_an_exception_without_a_token_is_the_same_object(self):
         error = ValueError("/blog/how-to-configure-django-logging-in-production/")
@@ -849,9 +849,7 @@ class TestExceptions:
         assert TOKEN not in logging.Formatter().format(record)
 
     @pytest.mark.filterwarnings(MAILERS_WARNING)
-    @pytest.mark.parametrize(
-        "host", [f"127.0.0.1/seably/{TOKEN}/", f"{TOKEN}.example", f"127.0.0.1/seably/'{LEGACY}'"]
-    )
+    @pytest.mark.parametrize("host", [f"127.0.0.1/seably/{TOKEN}/", f"{TOKEN}.example", f"127.0.0.1/seably/'{LEGACY}'"])
     def test_the_error_mails_exception_value(self, client, logs, settings, mailoutbox, host):
         settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
         token = LEGACY if LEGACY in host else TOKEN

@@ -266,7 +266,7 @@ def requests_for(deployment: Deployment) -> list[bytes]:
         # The token in headers: the Host (Django refuses it, and says why), a Referer, a proxy's copy.
         encoded = "".join(f"%{ord(c):02X}" for c in candidate)
         for host_header in (f"{candidate}.example", f"127.0.0.1/seably/{candidate}/", f"x/seably/'{candidate}'"):
-            lines = [f"GET / HTTP/1.1", f"Host: {host_header}", "Connection: close"]
+            lines = ["GET / HTTP/1.1", f"Host: {host_header}", "Connection: close"]
             sent.append(("\r\n".join(lines) + "\r\n\r\n").encode())
         sent.append(
             head(
