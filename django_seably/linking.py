@@ -251,7 +251,11 @@ def connect_signals() -> None:
     ``AUTH_USER_MODEL`` changes (``settings_changed``).
     """
     global _connected_to
-    user_model = get_user_model() if seably_settings.LINK_USERS else None
+    try:
+        on = seably_settings.LINK_USERS
+    except AttributeError:  # SEABLY is not a dict: system check E001 says so, and nothing links
+        on = False
+    user_model = get_user_model() if on else None
     if user_model is _connected_to:
         return
     for signal, receiver, uid in _RECEIVERS:
