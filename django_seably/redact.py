@@ -24,7 +24,7 @@ import copy
 import logging
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 from urllib.parse import unquote
 
@@ -246,7 +246,7 @@ def webhook_prefix() -> str | None:
 
 def _redact(text: str, patterns: _PrefixPatterns | None) -> str:
     found: list[str] = []
-    if patterns is not None:
+    if patterns is not None and (len(text) >= len(patterns.clue) or "%" in text):
         lowered = text.lower()
         # The cheap test first: most text (tracebacks, other paths) has no spelling of the prefix.
         if patterns.clue in lowered or ("%" in text and patterns.clue in unquote(lowered)):
@@ -263,6 +263,12 @@ def _redact(text: str, patterns: _PrefixPatterns | None) -> str:
 def redact_text(text: str) -> str:
     """Mask whatever could be a token in ``text`` (both rules); text without one is returned unchanged."""
     return _redact(text, _prefix()[1])
+
+
+def redactor() -> Callable[[str], str]:
+    """Return ``redact_text`` with the prefix looked up once: for many strings of one request."""
+    patterns = _prefix()[1]
+    return lambda text: _redact(text, patterns)
 
 
 def is_webhook_path(path: str) -> bool:
@@ -282,15 +288,14 @@ def redact_request(request: HttpRequest, token: str) -> None:
     once, and each distinct string (path, path_info and META's copies are mostly
     the same) is redacted once.
     """
-    patterns = _prefix()[1]
-    masked = mask_token(token)
+    rules, masked = redactor(), mask_token(token)
     done: dict[str, str] = {}
 
     def redact(value: str) -> str:
         if value not in done:
             # The rules first ("/seably/'<token>'/" gets its quotes kept), then the token itself
             # wherever it is left (an app included at the root has no prefix).
-            redacted = _redact(value, patterns)
+            redacted = rules(value)
             done[value] = redacted.replace(token, masked) if token else redacted
         return done[value]
 
@@ -311,15 +316,15 @@ def redact_request_paths(request: HttpRequest) -> None:
     X-Original-URI. Only values that hold a token change: any other request is
     left exactly as it is.
     """
-    patterns = _prefix()[1]
+    redact = redactor()
     for attribute in ("path", "path_info"):
         value = getattr(request, attribute)
-        redacted = _redact(value, patterns)
+        redacted = redact(value)
         if redacted != value:
             setattr(request, attribute, redacted)
     for key, value in list(request.META.items()):
         if isinstance(value, str):
-            redacted = _redact(value, patterns)
+            redacted = redact(value)
             if redacted != value:
                 _set_meta(request, key, redacted)
 
