@@ -12,7 +12,7 @@ class SeablyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.test.signals import setting_changed
+        from django.core.signals import setting_changed
 
         from django_seably.checks import check_database, check_deployment, check_settings
         from django_seably.linking import connect_signals, settings_changed
