@@ -44,6 +44,10 @@ class EndpointActivity:
     #: How long nothing has arrived: since the newest event or, when none ever came, since the endpoint's creation.
     silence: datetime.timedelta
 
+    def is_silent_longer_than(self, max_silence: datetime.timedelta | None) -> bool:
+        """True when an active endpoint has been silent past ``max_silence``; an inactive one is off on purpose."""
+        return max_silence is not None and self.is_active and self.silence > max_silence
+
 
 @dataclasses.dataclass(frozen=True)
 class SeablyStatus:
@@ -89,7 +93,7 @@ class SeablyStatus:
             found.extend(
                 _silent(endpoint, max_silence)
                 for endpoint in self.endpoints
-                if endpoint.is_active and endpoint.silence > max_silence
+                if endpoint.is_silent_longer_than(max_silence)
             )
         return found
 

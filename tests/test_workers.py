@@ -21,7 +21,7 @@ import pytest
 
 from tests.workers import WorkerStack, post_all, wait_until, worker_stack
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.servers]
 
 WEB_PROCESSES = 4
 WORKERS = 2

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_seably.batching import Progress
-from django_seably.redact import VISIBLE_CHARACTERS, mask_token, redact_url
+from django_seably.redact import VISIBLE_CHARACTERS, mask_token, redact_text
 from django_seably.testing import certificate_body
 
 
@@ -113,7 +113,7 @@ def _masker(url: str) -> Callable[[str], str]:
     def mask(text: str) -> str:
         if len(secret) > VISIBLE_CHARACTERS:
             text = text.replace(secret, mask_token(secret))
-        return redact_url(text)
+        return redact_text(text)
 
     return mask
 
