@@ -46,7 +46,8 @@ from django.db.models import Case, F, Max, Q, TextField, Value, When
 from django.db.models.functions import Cast
 
 from django_seably.batching import batches
-from django_seably.linking import AsciiLower, email_key
+from django_seably.expressions import AsciiLower
+from django_seably.linking import email_key
 from django_seably.models import Certificate, WebhookEvent
 
 Status = WebhookEvent.Status
