@@ -197,7 +197,11 @@ def forget(
         ids = sorted(set(_stored_events_about([seably_id for _pk, seably_id in chunk])) - erased)
         erasure.events += len(ids) if dry_run else _erase_events(ids)
         pks = [pk for pk, _seably_id in chunk]
-        erasure.certificates += len(pks) if dry_run else Certificate.objects.filter(pk__in=pks).delete()[0]
+        if dry_run:
+            erasure.certificates += len(pks)
+        else:
+            # Only the certificates: a project model's rows deleted with them (CASCADE) are not counted here.
+            erasure.certificates += Certificate.objects.filter(pk__in=pks).delete()[1].get(Certificate._meta.label, 0)
     return erasure
 
 
