@@ -26,3 +26,6 @@ class SeablyConfig(AppConfig):
         connect_signals()
         # override_settings (tests) switches linking too; Django's own caches listen the same way.
         setting_changed.connect(settings_changed, dispatch_uid="django_seably.linking.settings_changed")
+        # With prometheus_client installed, the counters and the gauges' collector join its
+        # default registry now, before any request: a scrape shows them from the start.
+        import django_seably.metrics  # noqa: F401
