@@ -66,11 +66,12 @@ def _at(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return value
 
 
-def _text(column: str) -> Callable[[Any], str]:
+def _text(column: str, *, strip: bool = True) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             return ""
-        value = value.strip()
+        if strip:
+            value = value.strip()
         # Longer than the column holds: not what the mapping meant to find.
         return value if len(value) <= _max_length(column) else ""
 
@@ -83,8 +84,13 @@ def _max_length(column: str) -> int:
     return field.max_length
 
 
+# As sent, never trimmed: linking compares the address exactly (" ada@x" links nothing),
+# and the column shows what was received.
+_email_text = _text("learner_email", strip=False)
+
+
 def _email(value: Any) -> str:
-    value = _text("learner_email")(value)
+    value = _email_text(value)
     return value if "@" in value else ""
 
 

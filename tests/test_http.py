@@ -27,6 +27,8 @@ from django.db import connection
 
 from tests.servers import LiveApp, create_endpoint, live_app
 
+pytestmark = pytest.mark.servers
+
 SAMPLE = (Path(__file__).parent / "payloads" / "certificate_created_flat.json").read_bytes()
 SAMPLE_ID = "SB-00000042"
 

@@ -349,10 +349,10 @@ class TestEnqueueFailure:
         assert "the queue is down" in caplog.text
 
         # The cron line leaves recent events alone: a worker may be about to run them.
-        call_command("seably_reprocess", "--pending", "--older-than", "10", stdout=io.StringIO())
+        call_command("seably_reprocess", "--pending", "--older-than", "10m", stdout=io.StringIO())
         assert WebhookEvent.objects.get().status == "pending"
         WebhookEvent.objects.update(received_at=event.received_at - datetime.timedelta(minutes=11))
-        call_command("seably_reprocess", "--pending", "--older-than", "10", stdout=io.StringIO())
+        call_command("seably_reprocess", "--pending", "--older-than", "10m", stdout=io.StringIO())
 
         event.refresh_from_db()
         assert (event.status, event.attempts) == ("processed", 1)

@@ -18,7 +18,7 @@ import pytest
 from tests import workers as checks
 from tests.workers import DatabaseEngine, WorkerStack, worker_stack
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.servers]
 
 WEB_PROCESSES = 4
 WORKERS = 2

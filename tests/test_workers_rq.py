@@ -30,7 +30,7 @@ import pytest
 from tests import workers as checks
 from tests.workers import RedisServer, RQEngine, WorkerStack, post_all, wait_until, worker_stack
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.servers]
 
 WEB_PROCESSES = 4
 WORKERS = 2

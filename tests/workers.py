@@ -36,7 +36,7 @@ from tests.servers import REPO_ROOT, PostgresDatabase, Server, create_endpoint, 
 SETTINGS = "tests.settings_workers"
 
 #: The cron line of docs/deploying.md: events pending for more than ten minutes.
-SWEEP = ("seably_reprocess", "--pending", "--older-than", "10")
+SWEEP = ("seably_reprocess", "--pending", "--older-than", "10m")
 
 #: Bounds, in seconds.
 START_TIMEOUT = 30

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 import django.db.models.functions.text
 import django.utils.timezone
-import django_seably.linking
+import django_seably.expressions
 from django.conf import settings
 from django.db import migrations, models
 
@@ -121,7 +121,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='certificate',
-            index=models.Index(django_seably.linking.AsciiLower('learner_email'), name='seably_cert_email_key'),
+            index=models.Index(django_seably.expressions.AsciiLower('learner_email'), name='seably_cert_email_key'),
         ),
         migrations.AddIndex(
             model_name='certificate',
