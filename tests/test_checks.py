@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 from django.core import checks
 from django.core.management import call_command
@@ -115,18 +113,6 @@ class TestProcessing:
         settings.SEABLY = {"PROCESSING": value}
 
         assert check_error_codes() == []
-
-    def test_tasks_mode_without_a_tasks_framework_is_an_error(self, settings):
-        settings.SEABLY = {"PROCESSING": "tasks"}
-
-        with mock.patch("django_seably.tasks.process_event_task", None):
-            messages = checks.run_checks()
-
-        assert [
-            message.id
-            for message in messages
-            if message.level >= checks.ERROR and (message.id or "").startswith("django_seably.")
-        ]
 
 
 class TestMaxBodySize:
