@@ -1,13 +1,36 @@
-# Development entry points. `make demo` runs the example project on
-# http://127.0.0.1:8000/ (admin/admin); `make test` is the one command that runs
-# everything CI runs (scripts/test: the gates, every cell of tox.ini, coverage,
-# the wheel, the fault suite); `make lint` runs ruff and mypy; `make docs` builds
-# the documentation site into build/docs/.
+# Development entry points:
+#   make demo    the example project on http://127.0.0.1:8000/ (admin/admin)
+#   make test    the everyday loop: lint (ruff, ruff format --check, strict mypy) and every
+#                test that needs no outside service (SQLite, in process), in .venvs/test
+#   make ci      everything CI runs (scripts/test): the gates, every cell of tox.ini with
+#                PostgreSQL, Chromium, real servers and Redis, coverage, the wheel, the
+#                README executed, the fault suite; a skipped test fails it
+#   make lint    ruff, ruff format --check, strict mypy and the pre-commit hooks (tox -e lint)
+#   make docs    the documentation site, into build/docs/
+# `make test` and `make demo` need only Python 3.11+ (python3, or PYTHON=python3.12) and make.
 
-.PHONY: demo test lint docs screenshots faults
+.PHONY: demo test ci lint docs screenshots faults
 
-test:
-	scripts/test
+PYTHON ?= python3
+TEST_VENV := .venvs/test
+# The tests that need an outside service carry a marker (pyproject.toml); `make test` leaves them out.
+LOCAL_TESTS := not postgres and not browser and not servers and not redis
+
+# PYTEST_ARGS: more pytest arguments, e.g. make test PYTEST_ARGS="-x tests/test_views.py".
+test: $(TEST_VENV)/.seably-test
+	$(TEST_VENV)/bin/ruff check .
+	$(TEST_VENV)/bin/ruff format --check .
+	$(TEST_VENV)/bin/mypy django_seably tests example_project benchmarks faults
+	$(TEST_VENV)/bin/python -m pytest -m "$(LOCAL_TESTS)" $(PYTEST_ARGS)
+
+# Installed again only when what it installs from changes.
+$(TEST_VENV)/.seably-test: requirements/test.txt requirements/lint.txt setup.cfg pyproject.toml
+	PYTHON=$(PYTHON) scripts/venv $(TEST_VENV) $@ -r requirements/test.txt -r requirements/lint.txt -e .
+
+# What .ci/run runs after installing PostgreSQL, Chromium and redis-server; about 40 minutes
+# on a 2-core machine (docs/development.md). Needs Python 3.11, 3.12 and 3.13.
+ci:
+	SEABLY_FORBID_SKIPS=1 scripts/test
 
 # The fault and load suite (faults/run.py): gunicorn under load on SQLite and on a throwaway
 # PostgreSQL while the database stops, workers are killed and receivers fail; about 4 minutes
@@ -24,9 +47,8 @@ docs:
 	scripts/test docs
 	@echo "open build/docs/index.html"
 
-# Needs only Python 3.11+ (with venv) and make. The venv is (re)installed only when
-# the packaging files change; data lives in example_project/db.sqlite3 (delete it to start over).
-DEMO_PYTHON ?= python3
+# The venv is (re)installed only when the packaging files change; data lives in
+# example_project/db.sqlite3 (delete it to start over).
 DEMO_VENV := .venv
 
 demo: $(DEMO_VENV)/.seably-demo
@@ -35,15 +57,7 @@ demo: $(DEMO_VENV)/.seably-demo
 	$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:8000
 
 $(DEMO_VENV)/.seably-demo: setup.cfg pyproject.toml
-	@$(DEMO_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
-		|| { echo "make demo needs Python 3.11+ as $(DEMO_PYTHON) (or: make demo DEMO_PYTHON=python3.12)" >&2; exit 1; }
-	@test -x $(DEMO_VENV)/bin/python || $(DEMO_PYTHON) -m venv $(DEMO_VENV) || { rm -rf $(DEMO_VENV); \
-		echo "'$(DEMO_PYTHON) -m venv' failed: install python3-venv (sudo apt-get install python3-venv)" >&2; exit 1; }
-	@# A venv made without pip (uv, or before python3-venv was installed) gets it now.
-	@$(DEMO_VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(DEMO_VENV)/bin/python -m ensurepip -q \
-		|| { echo "$(DEMO_VENV) has no pip: install python3-venv, or delete $(DEMO_VENV)" >&2; exit 1; }
-	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
-	@touch $@
+	PYTHON=$(PYTHON) scripts/venv $(DEMO_VENV) $@ -e .
 
 # Refresh the README's screenshots (taken by the browser tests).
 screenshots:

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from django_seably.conf import seably_settings
 from django_seably.exceptions import WebhookBodyTooLarge
-from django_seably.redact import is_webhook_path, redact_text
+from django_seably.redact import is_webhook_path, mask_segments, redact_text
 
 # As Django's ASGIHandler declares them, so that it type-checks as an application.
 Scope = dict[str, Any]
@@ -98,7 +98,8 @@ def _mask_server_scope(scope: Scope) -> None:
         scope["raw_path"] = quote(raw, safe="/%;=:@!$&'()*+,~-._").encode("ascii")
     query_string = scope.get("query_string")
     if isinstance(query_string, bytes) and query_string:
-        masked = redact_text(query_string.decode("latin-1"))
+        # Whatever follows the prefix is masked, the query string included.
+        masked = mask_segments(query_string.decode("latin-1"))
         scope["query_string"] = quote(masked, safe="/%;=:@!$&'()*+,~-._?").encode("ascii")
 
 

@@ -62,8 +62,8 @@ def _at(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return value
 
 
-def _column_text(column: str) -> Callable[[Any], str]:
-    """Return the converter of a text column: a stripped string that fits it, else ""."""
+def _column_text(column: str, *, strip: bool = True) -> Callable[[Any], str]:
+    """Return the converter of a text column: a string (stripped unless ``strip`` is off) that fits it, else ""."""
     field = Certificate._meta.get_field(column)
     assert isinstance(field, CharField) and field.max_length is not None
     max_length = field.max_length
@@ -71,14 +71,17 @@ def _column_text(column: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             return ""
-        value = value.strip()
+        if strip:
+            value = value.strip()
         # Longer than the column holds: not what the mapping meant to find.
         return value if len(value) <= max_length else ""
 
     return convert
 
 
-_email_text = _column_text("learner_email")
+# As sent, never trimmed: linking compares the address exactly (" ada@x" links nothing),
+# and the column shows what was received.
+_email_text = _column_text("learner_email", strip=False)
 
 
 def _email(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -42,8 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "API_PERMISSION_CLASSES": ["django_seably.api.permissions.ModelPermissions"],
     "LINK_USERS": False,
     "LINKABLE_USERS": "django_seably.linking.active_users",
-    "HEALTH_MAX_PENDING_AGE": 60,
+    "HEALTH_MAX_PENDING_AGE": datetime.timedelta(hours=1),
     "HEALTH_MAX_FAILED": None,
+    "HEALTH_MAX_SILENCE": None,
 }
 
 PROCESSING_MODES = ("inline", "tasks")
@@ -116,14 +118,19 @@ class SeablySettings:
         return self._get("LINKABLE_USERS")  # type: ignore[no-any-return]
 
     @property
-    def HEALTH_MAX_PENDING_AGE(self) -> int | None:
-        """Minutes the oldest pending event may wait before the health check fails (None: not checked)."""
+    def HEALTH_MAX_PENDING_AGE(self) -> datetime.timedelta | None:
+        """How long the oldest pending event may wait before the health check fails (None: not checked)."""
         return self._get("HEALTH_MAX_PENDING_AGE")  # type: ignore[no-any-return]
 
     @property
     def HEALTH_MAX_FAILED(self) -> int | None:
         """Failed events tolerated by the health check (None: not checked)."""
         return self._get("HEALTH_MAX_FAILED")  # type: ignore[no-any-return]
+
+    @property
+    def HEALTH_MAX_SILENCE(self) -> datetime.timedelta | None:
+        """How long an active endpoint may receive nothing before the health check fails (None: not checked)."""
+        return self._get("HEALTH_MAX_SILENCE")  # type: ignore[no-any-return]
 
 
 seably_settings = SeablySettings()

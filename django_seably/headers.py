@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from django_seably.redact import mask_token
+from django_seably.redact import mask_token, redactor
 
 #: Request headers never stored with an event: they carry the sender's credentials.
 PRIVATE_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -44,10 +44,11 @@ def storable_headers(headers: Mapping[str, str], token: str) -> dict[str, str]:
     """Return the headers to store with an event received with ``token``.
 
     Credentials are left out, secret-looking values masked, the token masked
-    wherever it appears, NUL (which PostgreSQL cannot store) replaced, and the
-    number and length of the values bounded.
+    wherever it appears (and any spelling of a token, by ``redact.py``'s rule),
+    NUL (which PostgreSQL cannot store) replaced, and the number and length of
+    the values bounded.
     """
-    masked_token = mask_token(token)
+    masked_token, redact = mask_token(token), redactor()
     stored: dict[str, str] = {}
     for name, value in headers.items():
         if name.lower() in PRIVATE_HEADERS:
@@ -58,6 +59,8 @@ def storable_headers(headers: Mapping[str, str], token: str) -> dict[str, str]:
             value = MASKED_VALUE if value else ""
         if token:
             name, value = name.replace(token, masked_token), value.replace(token, masked_token)
+        # Any other spelling of a token (percent-encoded in a Referer, another endpoint's).
+        name, value = redact(name), redact(value)
         name, value = name.replace("\x00", "\ufffd"), value.replace("\x00", "\ufffd")
         if len(value) > MAX_STORED_HEADER_LENGTH:
             value = value[: MAX_STORED_HEADER_LENGTH - 1] + "…"

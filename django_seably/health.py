@@ -4,15 +4,15 @@ Add it to a health check view (django-health-check 4)::
 
     path("health/", HealthCheckView.as_view(checks=[..., "django_seably.health.SeablyHealthCheck"]))
 
-It is unhealthy when the oldest pending event is older than
-``SEABLY["HEALTH_MAX_PENDING_AGE"]`` minutes (default 60: nothing is processing
-events) or when more events are failed than ``SEABLY["HEALTH_MAX_FAILED"]``
-(default None: not checked). Both can also be given per view, as options.
+Unhealthy when a threshold of ``seably_status`` is crossed, read from
+``SEABLY["HEALTH_MAX_PENDING_AGE"]``, ``["HEALTH_MAX_FAILED"]`` and
+``["HEALTH_MAX_SILENCE"]`` or given per view as options. See docs/deploying.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 try:
     from health_check.base import HealthCheck
@@ -31,16 +31,28 @@ from django_seably.status import current_status
 
 @dataclasses.dataclass
 class SeablyHealthCheck(HealthCheck):  # type: ignore[misc]  # django-health-check has no type hints
-    """Fail when Seably events wait too long or too many failed; None options read the settings."""
+    """Fail when Seably events wait too long, too many failed, or an endpoint fell silent; None options read the settings."""
 
-    max_pending_age: int | None = None
+    max_pending_age: datetime.timedelta | None = None
     max_failed: int | None = None
+    max_silence: datetime.timedelta | None = None
+
+    def __post_init__(self) -> None:
+        # Durations carry their unit: a bare number (minutes? seconds?) is refused, not guessed.
+        for name in ("max_pending_age", "max_silence"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, datetime.timedelta):
+                raise TypeError(
+                    f"SeablyHealthCheck's {name} must be a datetime.timedelta or None, not {value!r}: "
+                    "e.g. timedelta(minutes=30)."
+                )
 
     def run(self) -> None:
         max_pending_age = self.max_pending_age
         if max_pending_age is None:
             max_pending_age = seably_settings.HEALTH_MAX_PENDING_AGE
         max_failed = self.max_failed if self.max_failed is not None else seably_settings.HEALTH_MAX_FAILED
+        max_silence = self.max_silence if self.max_silence is not None else seably_settings.HEALTH_MAX_SILENCE
         # The view runs synchronous checks in worker threads, outside Django's request cycle:
         # a connection this check opens there is closed here, or it would stay open forever.
         connection = connections[router.db_for_read(WebhookEvent)]
@@ -50,6 +62,6 @@ class SeablyHealthCheck(HealthCheck):  # type: ignore[misc]  # django-health-che
         finally:
             if opened:
                 connection.close()
-        problems = status.problems(max_pending_age=max_pending_age, max_failed=max_failed)
+        problems = status.problems(max_pending_age=max_pending_age, max_failed=max_failed, max_silence=max_silence)
         if problems:
             raise ServiceUnavailable(" ".join(problems))

@@ -3,7 +3,8 @@
 A certificate is linked to a user only when the user's email equals the
 learner's email ignoring the case of ASCII letters, and nothing else: no
 Unicode case folding (dotless ı, long ſ, the Kelvin sign), no ß and ss, no
-full-width letters, no trimming. An address that several linkable users share
+full-width letters, no trimming: an address with whitespace of any kind links
+nothing (``is_linkable_address``). An address that several linkable users share
 links none of them: a certificate shown to the wrong person is worse than one
 shown to nobody. Only the users ``SEABLY["LINKABLE_USERS"]`` returns are linked
 (by default the active ones); linking trusts that their emails were verified.
@@ -25,6 +26,7 @@ and new addresses are checked again at once (``relink_user``).
 from __future__ import annotations
 
 import string
+import unicodedata
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ from django.db.models.signals import post_delete, post_init, post_save
 from django.utils.module_loading import import_string
 
 from django_seably.conf import seably_settings
+from django_seably.expressions import AsciiLower as AsciiLower  # also importable from here, as before
 
 if TYPE_CHECKING:
     from django_seably.models import Certificate
@@ -49,27 +52,6 @@ def email_key(email: str | None) -> str:
     folds ``K`` (the Kelvin sign) to ``k`` and ``İ`` to ``i̇``.
     """
     return email.translate(_ASCII_LOWER) if email else ""
-
-
-class AsciiLower(models.Func):
-    """``email_key`` computed by the database: ASCII letters lower-cased, nothing else.
-
-    PostgreSQL's ``translate`` maps characters one by one, whatever the
-    collation; SQLite's built-in ``lower`` folds ASCII only. Elsewhere ``LOWER``
-    may fold more (so a query returns more rows, which ``email_key`` then
-    discards) and, under a Turkish collation, link less. Usable in an index:
-    ``models.Index(AsciiLower("email"), name=...)`` serves the lookups linking
-    makes on that column.
-    """
-
-    function = "LOWER"
-    arity = 1
-    output_field = models.CharField()
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
-        # Literals, not parameters, so that an index on the same expression matches.
-        template = f"translate(%(expressions)s, '{string.ascii_uppercase}', '{string.ascii_lowercase}')"
-        return self.as_sql(compiler, connection, template=template, **extra_context)
 
 
 def active_users() -> models.QuerySet[Any]:
@@ -174,9 +156,21 @@ def relink_user(user: Any) -> int:
     return relink_emails(emails)
 
 
+def is_linkable_address(email: str) -> bool:
+    """Whether ``email`` may link at all: not empty, no whitespace of any kind, nothing invisible.
+
+    An address is compared as it was sent, never trimmed: ``" ada@x"``,
+    ``"ada@x\u00a0"``, ``"\u3000ada@x"`` and ``"a da@x"`` link nothing, whatever
+    the users' emails are. Control and format characters (NUL, which PostgreSQL
+    cannot take in a query, a zero-width space, a BOM) are treated alike.
+    """
+    return bool(email) and not any(
+        character.isspace() or unicodedata.category(character) in ("Cc", "Cf") for character in email
+    )
+
+
 def _keys(emails: Iterable[str]) -> set[str]:
-    # NUL cannot be in a stored address (nor in a PostgreSQL query): such a key matches nothing.
-    return {key for key in map(email_key, emails) if key and "\x00" not in key}
+    return {key for key in map(email_key, emails) if is_linkable_address(key)}
 
 
 def _assign(rows: Collection[tuple[Any, str, Any]], *, only_unlinked: bool = False) -> int:
@@ -238,9 +232,41 @@ def _user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
         relink_emails([getattr(instance, sender.get_email_field_name(), "") or ""])
 
 
+#: What follows the user model while linking is on: (signal, receiver, dispatch_uid).
+_RECEIVERS = (
+    (post_init, _user_loaded, "django_seably.linking.user_loaded"),
+    (post_save, _user_saved, "django_seably.linking.user_saved"),
+    (post_delete, _user_deleted, "django_seably.linking.user_deleted"),
+)
+
+#: The user model the receivers are connected to; None while linking is off.
+_connected_to: Any = None
+
+
 def connect_signals() -> None:
-    """Check links again whenever a user is saved or deleted (a no-op while ``LINK_USERS`` is off)."""
-    user_model = get_user_model()
-    post_init.connect(_user_loaded, sender=user_model, dispatch_uid="django_seably.linking.user_loaded")
-    post_save.connect(_user_saved, sender=user_model, dispatch_uid="django_seably.linking.user_saved")
-    post_delete.connect(_user_deleted, sender=user_model, dispatch_uid="django_seably.linking.user_deleted")
+    """Follow the user model's loads, saves and deletes while ``LINK_USERS`` is on, and only then.
+
+    With linking off, nothing of the app runs when the project loads or saves a
+    user. Called when the app is ready and whenever ``SEABLY`` or
+    ``AUTH_USER_MODEL`` changes (``settings_changed``).
+    """
+    global _connected_to
+    try:
+        on = seably_settings.LINK_USERS
+    except AttributeError:  # SEABLY is not a dict: system check E001 says so, and nothing links
+        on = False
+    user_model = get_user_model() if on else None
+    if user_model is _connected_to:
+        return
+    for signal, receiver, uid in _RECEIVERS:
+        if _connected_to is not None:
+            signal.disconnect(receiver, sender=_connected_to, dispatch_uid=uid)
+        if user_model is not None:
+            signal.connect(receiver, sender=user_model, dispatch_uid=uid)
+    _connected_to = user_model
+
+
+def settings_changed(setting: str, **kwargs: Any) -> None:
+    """Connect or disconnect the user model's receivers when linking is switched (``setting_changed``)."""
+    if setting in ("SEABLY", "AUTH_USER_MODEL"):
+        connect_signals()

@@ -18,6 +18,7 @@ from django.db import DatabaseError, DataError, IntegrityError, models, transact
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
+from django_seably import metrics
 from django_seably.certificates import extract_fields
 from django_seably.conf import seably_settings
 from django_seably.exceptions import ProcessingError
@@ -60,6 +61,7 @@ def receive(endpoint: Endpoint, raw: bytes | bytearray, headers: Mapping[str, st
     (``"tasks"``). Duplicates are counted and never processed.
     """
     delivery = store_delivery(endpoint, parse_body(raw), headers)
+    metrics.delivery_received(endpoint, delivery)
     if not (delivery.is_new and delivery.body.is_valid):
         return delivery
     if seably_settings.PROCESSING == "tasks":
@@ -147,8 +149,10 @@ def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome
             # A receiver's on_commit callback raised, after the event was committed
             # as processed; Django skips the rest of this event's callbacks only.
             logger.exception("An on_commit callback raised after Seably event %s was processed.", event.pk)
+            metrics.event_processed(event, Outcome.PROCESSED)
             return Outcome.PROCESSED
         return Outcome.FAILED if _record_failure(event, error, only_pending=only_pending) else Outcome.SKIPPED
+    metrics.event_processed(event, Outcome.PROCESSED)
     return Outcome.PROCESSED
 
 
@@ -164,6 +168,7 @@ def _record_failure(event: WebhookEvent, error: BaseException, *, only_pending: 
         return False
     # As stored: the rolled-back claim had changed these on the instance too.
     event.refresh_from_db(fields=["status", "processed_at", "last_error", "attempts"])
+    metrics.event_processed(event, Outcome.FAILED)
     logger.error("Processing Seably event %s (%s) failed.", event.pk, event.event_type, exc_info=error)
     # Robust: an alerting receiver that raises must not turn a recorded failure into a 500.
     for receiver, result in processing_failed.send_robust(sender=WebhookEvent, event=event, exception=error):

@@ -1,39 +1,49 @@
 """The task that processes an event when ``SEABLY["PROCESSING"] = "tasks"``.
 
-It uses Django's tasks framework (``django.tasks`` on Django 6, the
-``django-tasks`` backport on 5.2), so whatever backend the project configured
-runs it, on any machine. Enqueueing happens after the event is committed; if it
-fails, or a worker dies mid-task, the event stays ``pending`` and
-``seably_reprocess --pending --older-than MINUTES`` picks it up: the stored event,
-not the queue, is the source of truth, so a lost task never loses an event.
+Any backend of Django's tasks framework runs it (``django.tasks`` on Django 6,
+the django-tasks backport on 5.2). The stored event, not the queue, is the
+source of truth: a task that is never enqueued or never finishes leaves its
+event ``pending`` for ``seably_reprocess --pending`` (docs/deploying.md).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from types import ModuleType
+from collections.abc import Callable
 from typing import Any
 
 from django_seably.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
-#: The tasks framework in use: ``django.tasks`` (Django 6) or ``django_tasks``
-#: (the backport); None when neither is installed (system check E007).
-framework: ModuleType | None
 try:
+    #: The tasks framework: Django 6's own, or the backport (``django-seably[tasks]``).
     framework = importlib.import_module("django.tasks")
-except ImportError:  # Django < 6.0
+except ImportError:
     try:
         framework = importlib.import_module("django_tasks")
-    except ImportError:
-        framework = None
+    except ImportError as error:  # system check E007 says so before any delivery
+        raise ImportError(
+            'SEABLY["PROCESSING"] = "tasks" needs a tasks framework: Django 6, '
+            'or pip install "django-seably[tasks]" (the django-tasks backport).'
+        ) from error
 
-#: Why the task could not be created when this module was imported (the
-#: backend it needs is not configured, or refuses it), for the system checks;
-#: "" when it was created or there is no framework.
-task_error = ""
+
+class Task(importlib.import_module(f"{framework.__name__}.base").Task):  # type: ignore[misc]
+    """The framework's Task, checked against its backend where it is used, not at import.
+
+    The framework's ``@task`` looks the backend up and validates the task while
+    this module is imported, so a TASKS setting the task cannot use would make
+    the module (and the system checks that explain the problem) fail to import.
+    Every backend validates a task when it enqueues it; ``enqueue()`` below and
+    the system checks (E008, E009) do it explicitly.
+    """
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        """Validate nothing yet: see the class docstring."""
 
 
 def process_event_by_id(event_id: int) -> str:
@@ -54,34 +64,27 @@ def process_event_by_id(event_id: int) -> str:
     return process_event(event, only_pending=True)
 
 
-#: The task; None when there is no tasks framework or it could not be created
-#: (the system checks say which and why).
-process_event_task: Any = None
-if framework is not None:
-    try:
-        # Workers import a task by its function's dotted path
-        # (django_seably.tasks.process_event_task), so the task object must be
-        # bound to the function's own name, at module level. The decorator
-        # validates the task against the backend it names, which raises here
-        # when that backend is missing or refuses the task: that must not make
-        # this module unimportable, only a system check error.
-        @framework.task()  # type: ignore[untyped-decorator,unused-ignore]
-        def process_event_task(event_id: int) -> str:
-            return process_event_by_id(event_id)
+def task(func: Callable[[int], str]) -> Any:
+    """Declare ``func`` a task on the backend and queue ``"default"``, validated where it is used."""
+    return Task(func=func)
 
-    except Exception as error:
-        task_error = f"{type(error).__name__}: {error}"
+
+# Workers find a task by its function's dotted path, so the task is bound to the
+# function's own name at module level: django_seably.tasks.process_event_task.
+@task
+def process_event_task(event_id: int) -> str:
+    """Process one event; its only argument is the event's id (JSON, and nothing secret in a queue)."""
+    return process_event_by_id(event_id)
 
 
 def enqueue(event: WebhookEvent) -> None:
-    """Enqueue the processing of ``event``; on failure leave it pending for the sweep.
+    """Enqueue the processing of ``event``; on failure log it once and leave the event pending.
 
-    Called after the event is committed, in the request: an exception here
-    would turn Seably's 2xx for a safely stored event into a 500 and a resend.
+    Called once the event is committed, in the request: an exception here would
+    turn Seably's 2xx for a safely stored event into a 500 and a resend.
     """
     try:
-        if process_event_task is None:
-            raise RuntimeError(task_error or "No tasks framework is installed (Django 6, or django-tasks).")
+        process_event_task.get_backend().validate_task(process_event_task)
         process_event_task.enqueue(event.pk)
     except Exception:
         logger.exception(

@@ -91,7 +91,7 @@ def _active_endpoint(token: str) -> Endpoint | None:
     if not _TOKEN_SHAPE.fullmatch(token):
         return None
     try:
-        return Endpoint.objects.only("id", "token").get(token=token, is_active=True)
+        return Endpoint.objects.only("id", "token", "name").get(token=token, is_active=True)
     except Endpoint.DoesNotExist:
         return None
 

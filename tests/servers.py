@@ -288,6 +288,41 @@ def start_gunicorn(
     return _start(command, sock, env, log_dir / log_name, ready_path, in_a_row=ready_in_a_row, until=ready_until)
 
 
+def start_runserver(
+    env: Mapping[str, str],
+    log_dir: Path,
+    ready_path: str,
+    *,
+    host: str = "127.0.0.1",
+    settings: str = "tests.settings_runserver",
+    log_name: str = "runserver.log",
+    attempts: int = 3,
+) -> Server:
+    """Start ``django runserver`` (no reloader) on a free port; wait until it is ready.
+
+    runserver binds its port itself, so a free one is chosen here and the start
+    is tried again (``attempts`` in all) if another process took it meanwhile.
+    """
+    for attempt in range(attempts):
+        with _listening_socket(host) as sock:
+            port = sock.getsockname()[1]
+        command = [
+            sys.executable,
+            "-m",
+            "django",
+            "runserver",
+            f"{host}:{port}",
+            "--noreload",
+            f"--settings={settings}",
+        ]
+        try:
+            return _start(command, None, env, log_dir / log_name, ready_path, address=(host, port))
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def start_uvicorn(
     env: Mapping[str, str],
     log_dir: Path,
@@ -306,19 +341,29 @@ def start_uvicorn(
 
 def _start(
     command: list[str],
-    sock: socket.socket,
+    sock: socket.socket | None,
     env: Mapping[str, str],
     output_path: Path,
     ready_path: str,
     *,
     in_a_row: int = 1,
     until: Callable[[Server], bool] | None = None,
+    address: tuple[str, int] | None = None,
 ) -> Server:
-    """Run ``command`` in a session of its own with ``sock`` inherited; wait until ``GET ready_path`` answers 200."""
-    port = sock.getsockname()[1]
-    host = sock.getsockname()[0]
+    """Run ``command`` in a session of its own with ``sock`` inherited; wait until ``GET ready_path`` answers 200.
+
+    Without ``sock``, the server binds ``address`` itself.
+    """
+    if sock is not None:
+        host, port = sock.getsockname()[:2]
+    elif address is not None:
+        host, port = address
+    else:
+        raise ValueError("a socket or an address is needed")
     # stdout goes to the same file: whatever the server writes anywhere is checked for the token.
-    with sock, output_path.open("wb") as output:
+    with contextlib.ExitStack() as stack, output_path.open("wb") as output:
+        if sock is not None:
+            stack.enter_context(sock)
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
@@ -326,7 +371,7 @@ def _start(
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
-            pass_fds=(sock.fileno(),),
+            pass_fds=(sock.fileno(),) if sock is not None else (),
             start_new_session=True,
         )
     server = Server(process=process, host=host, port=port, stderr_path=output_path)

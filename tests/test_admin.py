@@ -4,16 +4,20 @@ import csv
 import datetime
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import constants as message_levels
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from django_seably.admin.display import list_value
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from tests.conftest import load_payload
 from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory, certificate_body
@@ -727,20 +731,155 @@ class TestOverview:
         assert staff_client("view_webhookevent", username="viewer").get(overview_url()).status_code == 200
 
 
-class TestDeletePages:
-    """No delete link for events, whose rows are what deduplication remembers; certificates keep theirs."""
+class TestOverviewSilence:
+    """How long each active endpoint has been silent: since its last delivery, or its creation."""
 
-    def test_the_event_page_shows_no_delete_link(self, admin_client):
-        event = WebhookEventFactory.create()
+    @staticmethod
+    def silence_row(content: str, name: str) -> str:
+        start = content.index(f">{name}</a>")
+        return content[start : content.index("</tr>", start)]
 
-        response = admin_client.get(change("webhookevent", event.pk))
+    @pytest.fixture
+    def endpoints(self) -> dict[str, Endpoint]:
+        now = timezone.now()
+        heard = EndpointFactory.create(name="heard")
+        WebhookEventFactory.create(endpoint=heard, received_at=now - datetime.timedelta(days=9))
+        WebhookEventFactory.create(endpoint=heard, received_at=now - datetime.timedelta(days=3, hours=2))
+        never = EndpointFactory.create(name="never")
+        Endpoint.objects.filter(pk=never.pk).update(created_at=now - datetime.timedelta(days=2, hours=1))
+        inactive = EndpointFactory.create(name="inactive", is_active=False)
+        WebhookEventFactory.create(endpoint=inactive, received_at=now - datetime.timedelta(days=30))
+        return {"heard": heard, "never": never, "inactive": inactive}
+
+    def test_each_active_endpoint_shows_its_silence(self, admin_client, endpoints):
+        content = admin_client.get(overview_url()).content.decode()
+
+        heard = self.silence_row(content, "heard")
+        assert '<td class="seably-silence">3\xa0days, 2\xa0hours</td>' in heard
+        never = self.silence_row(content, "never")
+        assert "Never" in never
+        assert '<td class="seably-silence">2\xa0days, 1\xa0hour (since it was created)</td>' in never
+        assert '<td class="seably-silence">—</td>' in self.silence_row(content, "inactive")
+        assert "seably-too-long" not in content  # no HEALTH_MAX_SILENCE: nothing is flagged
+
+    def test_silence_longer_than_the_setting_is_flagged(self, admin_client, endpoints, settings):
+        settings.SEABLY = {"HEALTH_MAX_SILENCE": datetime.timedelta(days=2, hours=12)}
+        content = admin_client.get(overview_url()).content.decode()
+
+        assert '<tr class="seably-too-long">' in content[: content.index(">heard</a>")][-200:]
+        assert "longer than 2\xa0days, 12\xa0hours" in self.silence_row(content, "heard")
+        assert "seably-alert" not in self.silence_row(content, "never")  # 2 days 1 hour: within the limit
+        assert "seably-alert" not in self.silence_row(content, "inactive")  # off on purpose: never flagged
+        assert 'SEABLY["HEALTH_MAX_SILENCE"]' in content
+
+    def test_one_query_for_all_endpoints(self, admin_client, endpoints, django_assert_num_queries):
+        admin_client.get(overview_url())  # the past days' counts are cached from here on
+        with CaptureQueriesContext(connection) as few:
+            admin_client.get(overview_url())
+        EndpointFactory.create_batch(5)
+
+        with django_assert_num_queries(len(few)):
+            admin_client.get(overview_url())
+
+
+class TestNothingCanBeDeleted:
+    """Events are what deduplication remembers; a deleted certificate would not come back on a resend."""
+
+    @pytest.mark.parametrize("model", ["webhookevent", "certificate"])
+    def test_the_page_shows_no_delete_link(self, admin_client, model):
+        obj = WebhookEventFactory.create() if model == "webhookevent" else CertificateFactory.create()
+
+        response = admin_client.get(change(model, obj.pk))
 
         assert response.status_code == 200
-        assert reverse("admin:django_seably_webhookevent_delete", args=[event.pk]) not in response.content.decode()
+        assert reverse(f"admin:django_seably_{model}_delete", args=[obj.pk]) not in response.content.decode()
 
-    def test_certificates_can_still_be_deleted(self, admin_client):
+    def test_the_certificate_delete_page_is_refused_even_with_the_permission(self):
         certificate = CertificateFactory.create()
+        client = staff_client("view_certificate", "delete_certificate")
 
-        admin_client.post(reverse("admin:django_seably_certificate_delete", args=[certificate.pk]), {"post": "yes"})
+        response = client.post(
+            reverse("admin:django_seably_certificate_delete", args=[certificate.pk]), {"post": "yes"}
+        )
 
-        assert not Certificate.objects.filter(pk=certificate.pk).exists()
+        assert response.status_code == 403
+        assert Certificate.objects.filter(pk=certificate.pk).exists()
+
+    def test_no_certificate_delete_action(self, admin_client, certificates):
+        response = admin_client.get(changelist("certificate"))
+        admin_client.post(
+            changelist("certificate"),
+            {"action": "delete_selected", "_selected_action": [certificates["valid"].pk], "post": "yes"},
+        )
+
+        assert offered_actions(response) == ["export_csv"]
+        assert Certificate.objects.count() == len(certificates)
+
+
+class TestListValues:
+    """Long values in list columns: whole words, break points after dots and before @, cut with a title."""
+
+    def test_break_points(self):
+        assert list_value("ingrid.solberg@example.com") == (
+            '<span class="seably-nobreak">ingrid.</span><wbr><span class="seably-nobreak">solberg</span><wbr>'
+            '<span class="seably-nobreak">@example.</span><wbr><span class="seably-nobreak">com</span>'
+        )
+        assert list_value("SB-00000042") == '<span class="seably-nobreak">SB-00000042</span>'
+        assert list_value("") is None
+        assert list_value(None) is None
+
+    def test_a_long_value_is_cut_with_the_whole_of_it_in_title(self):
+        value = "<b>" + "x" * 70
+
+        html = list_value(value)
+
+        assert html is not None
+        assert html.startswith(f'<span class="seably-cut" title="{escape(value)}">')
+        assert f">{escape(value[:59])}…</span>" in html
+        assert "<b>" not in html
+
+    def test_the_event_list_shows_a_cut_type_whole_on_hover(self, admin_client):
+        long_type = "certificate.created." + "x" * 70
+        WebhookEventFactory.create(payload={"event": long_type, "payload": {"data": {"type": "t", "id": "1"}}})
+
+        content = admin_client.get(changelist("webhookevent")).content.decode()
+
+        assert f'title="{long_type}"' in content
+
+
+class TestEndpointList:
+    def test_links_to_the_events_of_each_endpoint(self, admin_client, events, seably_endpoint):
+        content = admin_client.get(changelist("endpoint")).content.decode()
+        link = f"{changelist('webhookevent')}?endpoint__id__exact={seably_endpoint.pk}"
+
+        assert f'<a href="{link}">View events</a>' in content
+        assert {event.endpoint_id for event in listed(admin_client.get(link))} == {seably_endpoint.pk}
+
+
+class TestReprocessInBatches:
+    def test_every_selected_event_is_processed_across_batches(self, admin_client):
+        failed = [unprocessable_event() for _ in range(2)] + [
+            WebhookEventFactory.create(failed=True, payload=certificate_body(f"SB-B{n}")) for n in range(3)
+        ]
+
+        with mock.patch("django_seably.admin.events.REPROCESS_BATCH_SIZE", 2):
+            response = admin_client.post(
+                changelist("webhookevent"),
+                {"action": "reprocess", "_selected_action": [event.pk for event in failed]},
+                follow=True,
+            )
+
+        assert shown_messages(response) == [
+            ("Reprocessed events: 3 processed, 2 failed, 0 skipped.", message_levels.ERROR)
+        ]
+        assert WebhookEvent.objects.filter(status=Status.PROCESSED).count() == 3
+
+
+@pytest.mark.parametrize("model", ["webhookevent", "certificate", "endpoint"])
+def test_a_search_for_a_nul_character_is_refused_by_django(admin_client, events, certificates, model):
+    # Django's search form refuses it (a message) and lists everything, before any query holds
+    # it: PostgreSQL refuses NUL in text.
+    response = admin_client.get(changelist(model), {"q": "SB-1\x00"})
+
+    assert response.status_code == 200
+    assert [text for text, _ in shown_messages(response)] == ["Null characters are not allowed."]

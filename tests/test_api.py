@@ -1087,11 +1087,17 @@ def test_django_seably_works_without_the_api_extra(missing, needed):
         settings.configure(
             INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "django_seably"],
             DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-            ROOT_URLCONF="django_seably.urls",
+            ROOT_URLCONF="project_urls",
             SEABLY={"LINK_USERS": True},
         )
         django.setup()
+        import types
+
         from django.core.management import call_command
+        from django.urls import include, path
+
+        sys.modules["project_urls"] = types.ModuleType("project_urls")
+        sys.modules["project_urls"].urlpatterns = [path("seably/", include("django_seably.urls"))]
 
         import django_seably.processing, django_seably.views  # noqa: F401
         call_command("check")

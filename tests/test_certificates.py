@@ -158,8 +158,17 @@ class TestMalformedValues:
     def test_email_without_at_sign_is_empty(self, value):
         assert extract(learner_email=value)["learner_email"] == ""
 
-    def test_email_is_stripped(self):
-        assert extract(learner_email="  a@example.com\n")["learner_email"] == "a@example.com"
+    @pytest.mark.parametrize(
+        "value", ["  a@example.com\n", " a@example.com", "a@example.com\u00a0", "\u3000a@example.com", "a @example.com"]
+    )
+    def test_email_is_kept_as_sent(self, value):
+        # Never trimmed: linking compares the address as sent, and the column shows it as received.
+        assert extract(learner_email=value)["learner_email"] == value
+
+    def test_other_text_columns_are_stripped(self):
+        fields = extract(learner_name="  Ada Lovelace\n", course_name="\tFire safety ")
+
+        assert (fields["learner_name"], fields["course_name"]) == ("Ada Lovelace", "Fire safety")
 
     @pytest.mark.parametrize(
         ("column", "key"),

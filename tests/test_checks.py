@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 from django.core import checks
 from django.core.management import call_command
@@ -12,7 +10,7 @@ from django_seably.checks import check_settings
 
 VALID_KEYS_HINT = (
     "Valid keys: API_PERMISSION_CLASSES, CERTIFICATE_FIELDS, HEALTH_MAX_FAILED, HEALTH_MAX_PENDING_AGE, "
-    "LINKABLE_USERS, LINK_USERS, MAX_BODY_SIZE, PROCESSING."
+    "HEALTH_MAX_SILENCE, LINKABLE_USERS, LINK_USERS, MAX_BODY_SIZE, PROCESSING."
 )
 VALID_COLUMNS_HINT = "Valid columns: learner_email, learner_name, course_name, issued_at, expires_on, url."
 
@@ -115,18 +113,6 @@ class TestProcessing:
         settings.SEABLY = {"PROCESSING": value}
 
         assert check_error_codes() == []
-
-    def test_tasks_mode_without_a_tasks_framework_is_an_error(self, settings):
-        settings.SEABLY = {"PROCESSING": "tasks"}
-
-        with mock.patch("django_seably.tasks.process_event_task", None):
-            messages = checks.run_checks()
-
-        assert [
-            message.id
-            for message in messages
-            if message.level >= checks.ERROR and (message.id or "").startswith("django_seably.")
-        ]
 
 
 class TestMaxBodySize:
@@ -403,3 +389,50 @@ class TestLinkableUsers:
 
         with pytest.raises(SystemCheckError, match="django_seably.E027"):
             call_command("check")
+
+
+class TestWebhookUrlsIncluded:
+    """django_seably.E033: without include("django_seably.urls") no endpoint has a URL."""
+
+    def test_included_urls_give_no_error(self):
+        from django_seably.checks import check_urls
+
+        assert check_urls() == []
+
+    def test_missing_include_is_an_error_naming_it(self, settings):
+        from django_seably.checks import check_urls
+
+        settings.ROOT_URLCONF = "tests.urls_without_seably"
+
+        (error,) = check_urls()
+
+        assert (error.id, error.level) == ("django_seably.E033", checks.ERROR)
+        assert 'include("django_seably.urls")' in error.msg
+        assert error.hint == 'Add path("seably/", include("django_seably.urls")) to your urlpatterns.'
+
+    def test_manage_py_check_reports_it(self, settings):
+        settings.ROOT_URLCONF = "tests.urls_without_seably"
+
+        with pytest.raises(SystemCheckError, match=r"django_seably\.E033"):
+            call_command("check")
+
+    def test_it_is_registered_under_the_urls_tag(self, settings):
+        settings.ROOT_URLCONF = "tests.urls_without_seably"
+
+        with pytest.raises(SystemCheckError, match=r"django_seably\.E033"):
+            call_command("check", tags=["urls"])
+        call_command("check", tags=["models"])  # other tags do not run it
+
+    def test_a_urlconf_that_cannot_be_imported_is_left_to_django(self, settings):
+        from django_seably.checks import check_urls
+
+        settings.ROOT_URLCONF = "tests.no_such_urls_module"
+
+        assert check_urls() == []
+
+    def test_a_project_without_root_urlconf_has_no_webhook_url(self, settings):
+        from django_seably.checks import check_urls
+
+        del settings.ROOT_URLCONF
+
+        assert [error.id for error in check_urls()] == ["django_seably.E033"]

@@ -137,18 +137,204 @@ class TestEndpointList:
         )
 
 
+def run_full(*args: Any, **options: Any) -> tuple[str, str]:
+    """Run a command; return what it wrote on stdout and on stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err, **options)
+    return out.getvalue(), err.getvalue()
+
+
+def webhook_status(client: Any, token: str) -> int:
+    return int(client.get(reverse("django_seably:webhook", kwargs={"token": token})).status_code)
+
+
+@pytest.mark.django_db
+class TestEndpointShowRotateActivate:
+    def test_show_prints_the_full_url_path(self):
+        endpoint = EndpointFactory.create(name="production")
+
+        output = run("seably_endpoint", "show", "production")
+
+        assert output == f"/seably/{endpoint.token}/\n"
+        assert output.strip() == reverse("django_seably:webhook", kwargs={"token": endpoint.token})
+
+    def test_show_says_when_the_endpoint_is_inactive(self):
+        endpoint = EndpointFactory.create(name="old", is_active=False)
+
+        assert run_full("seably_endpoint", "show", "old") == (
+            f"/seably/{endpoint.token}/\n",
+            "Endpoint 'old' is inactive: its URL answers 404 until it is activated.\n",
+        )
+        assert run_full("seably_endpoint", "show", "old", verbosity=0) == (f"/seably/{endpoint.token}/\n", "")
+
+    def test_rotate_gives_a_new_token_at_once(self, client):
+        endpoint = EndpointFactory.create(name="production")
+        old_token = endpoint.token
+
+        output = run("seably_endpoint", "rotate", "production")
+
+        endpoint.refresh_from_db()
+        assert endpoint.token != old_token
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", endpoint.token)
+        assert output == (
+            f"Rotated the token of endpoint 'production' ({old_token[:4]}… → {endpoint.token[:4]}…): its old URL "
+            "now answers 404. Register the new URL on Seably, after your site's https:// origin:\n"
+            f"/seably/{endpoint.token}/\n"
+        )
+        assert old_token not in output
+        assert webhook_status(client, old_token) == 404
+        assert webhook_status(client, endpoint.token) == 200
+
+    def test_rotate_uses_the_models_rule(self, monkeypatch):
+        """One place for the rule: the command rotates through Endpoint.rotate_token, as the admin should."""
+        endpoint = EndpointFactory.create(name="production")
+        monkeypatch.setattr("django_seably.models.generate_token", lambda: "N" * 43)
+
+        run("seably_endpoint", "rotate", "production")
+
+        endpoint.refresh_from_db()
+        assert endpoint.token == "N" * 43
+
+    def test_deactivate_then_activate(self, client):
+        endpoint = EndpointFactory.create(name="production")
+
+        assert run("seably_endpoint", "deactivate", "production") == (
+            "Endpoint 'production' is now inactive: its URL answers 404 until it is activated.\n"
+        )
+        assert not Endpoint.objects.get(pk=endpoint.pk).is_active
+        assert webhook_status(client, endpoint.token) == 404
+
+        assert run("seably_endpoint", "activate", "production") == (
+            "Endpoint 'production' is now active: its URL accepts deliveries again.\n"
+        )
+        assert Endpoint.objects.get(pk=endpoint.pk).is_active
+        assert webhook_status(client, endpoint.token) == 200
+
+    @pytest.mark.parametrize(("action", "state"), [("activate", "active"), ("deactivate", "inactive")])
+    def test_switching_to_the_current_state_says_so(self, action, state):
+        EndpointFactory.create(name="production", is_active=state == "active")
+
+        assert run("seably_endpoint", action, "production") == f"Endpoint 'production' is already {state}.\n"
+
+    @pytest.mark.parametrize("action", ["show", "rotate", "activate", "deactivate"])
+    def test_an_unknown_name_is_an_error_naming_the_endpoints(self, action):
+        endpoint = EndpointFactory.create(name="production", is_active=False)
+        EndpointFactory.create(name="staging")
+        before = list(Endpoint.objects.order_by("pk").values_list("name", "token", "is_active"))
+
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint", action, "prod")
+
+        assert str(raised.value) == "No endpoint named 'prod' (endpoints: production, staging)."
+        assert list(Endpoint.objects.order_by("pk").values_list("name", "token", "is_active")) == before
+        assert endpoint.token not in str(raised.value)
+
+    def test_an_unknown_name_exits_non_zero_from_the_command_line(self, capsys, monkeypatch):
+        from django.core.management import ManagementUtility
+
+        # The command line closes every connection at the end, the test's own included (PostgreSQL).
+        monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
+
+        with pytest.raises(SystemExit) as exited:
+            ManagementUtility(["manage.py", "seably_endpoint", "show", "nope"]).execute()
+
+        assert exited.value.code != 0
+        assert "No endpoint named 'nope' (endpoints: none yet)." in capsys.readouterr().err
+
+    @pytest.mark.parametrize("action", ["show", "rotate"])
+    def test_the_name_is_stripped_as_on_create(self, action):
+        EndpointFactory.create(name="production")
+
+        assert run("seably_endpoint", action, "  production ").splitlines()[-1].startswith("/seably/")
+
+    def test_verbosity_0_prints_the_path_alone_or_nothing(self):
+        created, _ = run_full("seably_endpoint", "create", "production", verbosity=0)
+        endpoint = Endpoint.objects.get()
+        assert created == f"/seably/{endpoint.token}/\n"
+
+        assert run_full("seably_endpoint", "show", "production", verbosity=0) == (created, "")
+        rotated, _ = run_full("seably_endpoint", "rotate", "production", verbosity=0)
+        endpoint.refresh_from_db()
+        assert rotated == f"/seably/{endpoint.token}/\n"
+        assert run_full("seably_endpoint", "deactivate", "production", verbosity=0) == ("", "")
+        assert run_full("seably_endpoint", "activate", "production", verbosity=0) == ("", "")
+        Endpoint.objects.all().delete()
+        assert run_full("seably_endpoint", "list", verbosity=0) == ("", "")
+
+    def test_verbosity_2_prints_what_verbosity_1_does(self):
+        assert run_full("seably_endpoint", "create", "production", verbosity=2)[0].startswith(
+            "Created endpoint 'production'."
+        )
+        endpoint = Endpoint.objects.get()
+        assert run_full("seably_endpoint", "show", "production", verbosity=2) == (f"/seably/{endpoint.token}/\n", "")
+
+
+@pytest.mark.django_db
+class TestEndpointWithoutTheUrls:
+    """A project that forgot include("django_seably.urls"): nothing is made whose URL cannot be shown."""
+
+    @pytest.fixture(autouse=True)
+    def _no_seably_urls(self, settings):
+        settings.ROOT_URLCONF = "tests.urls_without_seably"
+
+    def test_create_fails_before_creating_anything(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_endpoint", "create", "production")
+
+        assert str(raised.value) == (
+            'The URLconf (ROOT_URLCONF) has no include("django_seably.urls"), so no URL can be shown: nothing was '
+            'created. Add path("seably/", include("django_seably.urls")) to your urlpatterns.'
+        )
+        assert not Endpoint.objects.exists()
+
+    def test_rotate_fails_before_rotating(self):
+        endpoint = EndpointFactory.create(name="production")
+
+        with pytest.raises(CommandError, match="the token was not rotated"):
+            run("seably_endpoint", "rotate", "production")
+
+        assert Endpoint.objects.get().token == endpoint.token
+
+    def test_show_fails_cleanly(self):
+        EndpointFactory.create(name="production")
+
+        with pytest.raises(CommandError, match=re.escape('has no include("django_seably.urls")')):
+            run("seably_endpoint", "show", "production")
+
+    def test_from_the_command_line_the_system_check_stops_it_first(self, capsys, monkeypatch):
+        from django.core.management import ManagementUtility
+
+        # The command line closes every connection at the end, the test's own included (PostgreSQL).
+        monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
+
+        with pytest.raises(SystemExit) as exited:
+            ManagementUtility(["manage.py", "seably_endpoint", "create", "production"]).execute()
+
+        assert exited.value.code != 0
+        err = capsys.readouterr().err
+        assert "django_seably.E033" in err
+        assert 'include("django_seably.urls")' in err
+        assert "Traceback" not in err
+        assert not Endpoint.objects.exists()
+
+
 class TestEndpointArguments:
     def test_missing_subcommand_is_an_error(self):
         with pytest.raises(CommandError) as raised:
             run("seably_endpoint")
 
-        assert str(raised.value) == "Error: the following arguments are required: {create,list}"
+        assert (
+            str(raised.value)
+            == "Error: the following arguments are required: {create,list,show,rotate,activate,deactivate}"
+        )
 
     def test_unknown_subcommand_is_an_error(self):
         with pytest.raises(CommandError) as raised:
             run("seably_endpoint", "delete")
 
-        assert str(raised.value).startswith("Error: argument {create,list}: invalid choice: 'delete'")
+        assert str(raised.value).startswith(
+            "Error: argument {create,list,show,rotate,activate,deactivate}: invalid choice: 'delete'"
+        )
 
     def test_create_without_a_name_is_an_error(self):
         with pytest.raises(CommandError) as raised:
@@ -170,7 +356,7 @@ class TestReprocess:
 
     def test_older_than_alone_is_no_selection(self):
         with pytest.raises(CommandError) as raised:
-            run("seably_reprocess", "--older-than", "5")
+            run("seably_reprocess", "--older-than", "5m")
 
         assert str(raised.value) == "Say which events to reprocess: --failed, --pending, --invalid and/or --id N ..."
 
@@ -322,7 +508,7 @@ class TestReprocess:
         old = WebhookEventFactory.create(failed=True, received_at=now - datetime.timedelta(minutes=61))
         recent = WebhookEventFactory.create(failed=True, received_at=now - datetime.timedelta(minutes=59))
 
-        output = run("seably_reprocess", "--failed", "--older-than", "60")
+        output = run("seably_reprocess", "--failed", "--older-than", "60m")
 
         assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
         assert WebhookEvent.objects.get(pk=old.pk).status == Status.PROCESSED
@@ -331,7 +517,7 @@ class TestReprocess:
     def test_older_than_applies_to_ids_too(self):
         recent = WebhookEventFactory.create(failed=True)
 
-        output = run("seably_reprocess", "--id", str(recent.pk), "--older-than", "10")
+        output = run("seably_reprocess", "--id", str(recent.pk), "--older-than", "10m")
 
         assert output == "Reprocessed 0 events: 0 processed, 0 failed, 0 invalid, 0 skipped.\n"
         assert WebhookEvent.objects.get().status == Status.FAILED
@@ -339,18 +525,35 @@ class TestReprocess:
     def test_older_than_zero_selects_everything_received_so_far(self):
         WebhookEventFactory.create(failed=True)
 
-        output = run("seably_reprocess", "--failed", "--older-than", "0")
+        output = run("seably_reprocess", "--failed", "--older-than", "0s")
 
         assert output == "Reprocessed 1 event: 1 processed, 0 failed, 0 invalid, 0 skipped.\n"
 
-    def test_negative_older_than_is_an_error(self):
-        WebhookEventFactory.create(failed=True)
+    @pytest.mark.parametrize("value", ["10", "-1m", "10M", "1.5h", "10 m", "m", "2w", ""])
+    def test_an_older_than_without_its_unit_is_an_error_changing_nothing(self, value):
+        event = WebhookEventFactory.create(failed=True, received_at=timezone.now() - datetime.timedelta(days=30))
+        attempts = event.attempts
 
         with pytest.raises(CommandError) as raised:
-            run("seably_reprocess", "--failed", "--older-than", "-1")
+            run("seably_reprocess", "--failed", f"--older-than={value}")
 
-        assert str(raised.value) == "--older-than must be 0 or more minutes."
-        assert WebhookEvent.objects.get().status == Status.FAILED
+        assert str(raised.value) == (
+            f"Error: argument --older-than: {value!r} is not a duration: write a whole number followed by "
+            "s (seconds), m (minutes), h (hours) or d (days), e.g. 30s, 10m, 2h, 90d."
+        )
+        event.refresh_from_db()
+        assert (event.status, event.attempts) == (Status.FAILED, attempts)
+
+    @pytest.mark.parametrize(("value", "minutes"), [("600s", 10), ("10m", 10), ("1h", 60), ("1d", 1440)])
+    def test_older_than_takes_every_unit(self, value, minutes):
+        now = timezone.now()
+        old = WebhookEventFactory.create(failed=True, received_at=now - datetime.timedelta(minutes=minutes + 1))
+        recent = WebhookEventFactory.create(failed=True, received_at=now - datetime.timedelta(minutes=minutes - 1))
+
+        run("seably_reprocess", "--failed", "--older-than", value)
+
+        assert WebhookEvent.objects.get(pk=old.pk).status == Status.PROCESSED
+        assert WebhookEvent.objects.get(pk=recent.pk).status == Status.FAILED
 
     @pytest.mark.parametrize("count", [9, 10])
     def test_more_events_than_a_batch_are_all_processed(self, monkeypatch, count):
@@ -543,3 +746,225 @@ class TestSendTestEvent:
                 run("seably_send_test_event", f"http://127.0.0.1:{port}/seably/x/", "--timeout", "0.2")
 
         assert str(raised.value) == f"Could not reach http://127.0.0.1:{port}/seably/x/: timed out"
+
+
+TOKEN = "Abcdefghijklmnopqrstuvwxyz0123456789_-ABCDE"
+
+
+@pytest.fixture
+def redirecting_server() -> Any:
+    """A server on 127.0.0.1 answering every request with the status and Location set on it; it records requests."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            server.requests.append((self.command, self.path))  # type: ignore[attr-defined]
+            self.send_response(server.status)  # type: ignore[attr-defined]
+            if server.location is not None:  # type: ignore[attr-defined]
+                self.send_header("Location", server.location)  # type: ignore[attr-defined]
+            body = f"<a href='{server.location}'>moved</a>".encode()  # type: ignore[attr-defined]
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.requests = []  # type: ignore[attr-defined]
+    server.status, server.location = 302, None  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+class TestSendTestEventNeverLeaksOrRedirects:
+    @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+    def test_a_redirect_is_reported_and_not_followed(self, redirecting_server, status):
+        port = redirecting_server.server_address[1]
+        redirecting_server.status = status
+        redirecting_server.location = f"http://127.0.0.1:{port}/elsewhere/{TOKEN}/"
+        out, err = io.StringIO(), io.StringIO()
+
+        with pytest.raises(CommandError) as raised:
+            call_command("seably_send_test_event", f"http://127.0.0.1:{port}/seably/{TOKEN}/", stdout=out, stderr=err)
+
+        assert str(raised.value) == (
+            f"The endpoint answered {status}, a redirect to http://127.0.0.1:{port}/elsewhere/Abcd…/: not followed "
+            "(it would resend the POST as a GET without its body). Send to the URL it points to, and register "
+            "that one on Seably."
+        )
+        assert out.getvalue().splitlines()[-1] == f"{status} redirected to http://127.0.0.1:{port}/elsewhere/Abcd…/"
+        assert redirecting_server.requests == [("POST", f"/seably/{TOKEN}/")]  # followed nowhere
+        assert TOKEN not in out.getvalue() + err.getvalue() + str(raised.value)
+
+    def test_a_redirect_without_location(self, redirecting_server):
+        port = redirecting_server.server_address[1]
+
+        with pytest.raises(CommandError, match=r"^The endpoint answered 302, a redirect to nowhere \(no Location"):
+            run("seably_send_test_event", f"http://127.0.0.1:{port}/seably/{TOKEN}/")
+
+    def test_a_redirect_exits_non_zero_from_the_command_line(self, redirecting_server):
+        """The real command line, its exit status and everything it prints: the token appears nowhere."""
+        import subprocess
+        import sys
+
+        port = redirecting_server.server_address[1]
+        redirecting_server.location = f"https://example.com/seably/{TOKEN}/"
+        result = subprocess.run(
+            [sys.executable, "-m", "django", "seably_send_test_event", f"http://127.0.0.1:{port}/seably/{TOKEN}/"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+            check=False,
+        )
+
+        assert result.returncode == 1
+        assert "redirected to https://example.com/seably/Abcd…/" in result.stdout
+        assert "CommandError: The endpoint answered 302" in result.stderr
+        assert TOKEN not in result.stdout + result.stderr
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            f"http://127.0.0.1:9/seably/{TOKEN[:20]} {TOKEN[20:]}/",  # a space: http.client's InvalidURL
+            f"http://127.0.0.1:9/seably/{TOKEN}\n/",
+            f"http://127.0.0.1:9x/seably/{TOKEN}/",  # a port that is no number
+            f"http://[::1/seably/{TOKEN}/",  # an unclosed IPv6 host
+        ],
+    )
+    def test_a_malformed_url_is_an_error_with_the_token_masked(self, url):
+        import subprocess
+        import sys
+
+        result = subprocess.run(
+            [sys.executable, "-m", "django", "seably_send_test_event", url, "--traceback"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+            check=False,
+        )
+
+        assert result.returncode == 1
+        assert "CommandError: " in result.stderr
+        secret = url.split("/seably/")[1].rstrip("/\n")
+        for part in {secret, TOKEN, TOKEN[:20], TOKEN[20:]}:
+            assert part not in result.stdout + result.stderr
+
+    def test_an_invalid_url_says_what_is_wrong(self):
+        with pytest.raises(CommandError) as raised:
+            run("seably_send_test_event", f"http://127.0.0.1:9/seably/{TOKEN[:20]} {TOKEN[20:]}/")
+
+        assert str(raised.value).startswith("Could not reach http://127.0.0.1:9/seably/Abcd…/: URL can't contain ")
+        assert TOKEN[20:] not in str(raised.value)
+
+    @pytest.mark.django_db(transaction=True)
+    def test_verbosity(self, webhook_url, live_endpoint, redirecting_server):
+        assert run_full("seably_send_test_event", webhook_url, verbosity=0) == ("", "")
+        one, _ = run_full("seably_send_test_event", webhook_url, verbosity=1)
+        two, _ = run_full("seably_send_test_event", webhook_url, verbosity=2)
+        assert [line.split(" ", 1)[0] for line in one.splitlines()] == ["POST", "200"]
+        assert [line.split(" ", 1)[0] for line in two.splitlines()] == ["POST", "200"]
+
+        port = redirecting_server.server_address[1]
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(CommandError, match="answered 302"):
+            call_command(
+                "seably_send_test_event", f"http://127.0.0.1:{port}/seably/x/", verbosity=0, stdout=out, stderr=err
+            )
+        assert out.getvalue() == ""
+
+
+@pytest.mark.django_db
+class TestReprocessVerbosity:
+    def test_verbosity_0_prints_nothing(self):
+        WebhookEventFactory.create_batch(3, failed=True)
+
+        assert run_full("seably_reprocess", "--failed", verbosity=0) == ("", "")
+        assert set(WebhookEvent.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+
+    def test_verbosity_0_still_says_what_failed_again(self):
+        events = [unprocessable_event(), unprocessable_event()]
+        WebhookEventFactory.create(failed=True)
+
+        out, err = run_full("seably_reprocess", "--failed", verbosity=0)
+
+        assert out == ""
+        assert err == f"2 events failed again (#{events[0].pk}, #{events[1].pk}): see their last_error.\n"
+
+    def test_many_failures_are_counted_not_all_named(self, monkeypatch):
+        monkeypatch.setattr("django_seably.management.commands.seably_reprocess.FAILED_SHOWN", 2)
+        events = [unprocessable_event() for _ in range(3)]
+
+        _, err = run_full("seably_reprocess", "--failed")
+
+        assert err == f"3 events failed again (#{events[0].pk}, #{events[1].pk}, ...): see their last_error.\n"
+
+    def test_verbosity_1_prints_the_summary(self):
+        WebhookEventFactory.create_batch(3, failed=True)
+
+        assert run_full("seably_reprocess", "--failed", verbosity=1) == (
+            "Reprocessed 3 events: 3 processed, 0 failed, 0 invalid, 0 skipped.\n",
+            "",
+        )
+
+    def test_verbosity_2_prints_a_line_per_batch(self, monkeypatch):
+        monkeypatch.setattr("django_seably.management.commands.seably_reprocess.BATCH_SIZE", 2)
+        events = WebhookEventFactory.create_batch(3, failed=True)
+
+        out, _ = run_full("seably_reprocess", "--failed", verbosity=2)
+
+        assert out.splitlines() == [
+            f"Reprocessed 2 events so far (up to id {events[1].pk}).",
+            f"Reprocessed 3 events so far (up to id {events[2].pk}).",
+            "Reprocessed 3 events: 3 processed, 0 failed, 0 invalid, 0 skipped.",
+        ]
+
+
+@pytest.mark.django_db
+class TestLinkUsersVerbosity:
+    @pytest.fixture
+    def unlinked(self, django_user_model: Any) -> list[Certificate]:
+        from tests.factories import CertificateFactory
+
+        certificates = []
+        for n in range(3):
+            django_user_model.objects.create_user(f"user{n}", f"user{n}@example.com")
+            certificates.append(CertificateFactory.create(learner_email=f"user{n}@example.com"))
+        return certificates
+
+    def test_verbosity_0_prints_nothing(self, unlinked, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+
+        assert run_full("seably_link_users", verbosity=0) == ("", "")
+        assert not Certificate.objects.filter(user__isnull=True).exists()
+
+    def test_verbosity_0_leaves_out_the_note_too(self, unlinked):
+        assert run_full("seably_link_users", verbosity=0) == ("", "")
+
+    def test_verbosity_1_prints_the_summary(self, unlinked, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+
+        assert run_full("seably_link_users", "--batch-size", "2", verbosity=1)[0] == (
+            "Linked 3 of 3 certificates without a user; 0 left unlinked (no user, or several users, with the "
+            "learner's email).\n"
+        )
+
+    def test_verbosity_2_prints_a_line_per_batch(self, unlinked, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+
+        out, _ = run_full("seably_link_users", "--batch-size", "2", verbosity=2)
+
+        assert out.splitlines()[:2] == [
+            f"Checked 2 certificates so far (up to id {unlinked[1].pk}), changed 2.",
+            f"Checked 3 certificates so far (up to id {unlinked[2].pk}), changed 3.",
+        ]
+        assert out.splitlines()[2].startswith("Linked 3 of 3 certificates")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
@@ -26,16 +27,17 @@ class TestDefaults:
         assert seably_settings.CERTIFICATE_FIELDS == DEFAULT_CERTIFICATE_FIELDS
 
     def test_documented_defaults(self):
-        assert DEFAULTS == {
+        assert {
             "PROCESSING": "inline",
             "MAX_BODY_SIZE": 1_048_576,
             "CERTIFICATE_FIELDS": {},
             "API_PERMISSION_CLASSES": ["django_seably.api.permissions.ModelPermissions"],
             "LINK_USERS": False,
             "LINKABLE_USERS": "django_seably.linking.active_users",
-            "HEALTH_MAX_PENDING_AGE": 60,
+            "HEALTH_MAX_PENDING_AGE": datetime.timedelta(hours=1),
             "HEALTH_MAX_FAILED": None,
-        }
+            "HEALTH_MAX_SILENCE": None,
+        } == DEFAULTS
         assert PROCESSING_MODES == ("inline", "tasks")
 
     def test_default_certificate_fields_cover_every_column(self):

@@ -173,7 +173,7 @@ class TestTaskBackend:
             "each task in the request that enqueues it: processing is inline after all, with the cost of a task."
         )
         assert warning.hint == (
-            'Use a backend with workers (e.g. django-tasks-db and its db_worker), or set PROCESSING to "inline".'
+            'Use a backend with workers (docs/deploying.md, "Processing in tasks"), or set PROCESSING to "inline".'
         )
 
     def test_immediate_backend_is_fine_inline(self, settings):

@@ -17,6 +17,7 @@ from django_seably.models import WebhookEvent
 from tests.factories import certificate_body
 
 TOKEN = "goVSq1w2e3r4t5y6u7i8o9p0-abcdefghijklmnopqrs"
+OTHER = "Q9vXk2LmN4pR6sT8uV0wY1zA3bC5dE7fG_hJ-iKoMnP"
 
 
 class TestStorableHeaders:
@@ -69,6 +70,31 @@ class TestStorableHeaders:
             "X-Original-Uri": "/seably/goVS…/",
             "Referer": "https://a.example/seably/goVS…/?x=goVS…",
         }
+
+    @pytest.mark.parametrize(
+        ("name", "value", "stored"),
+        [
+            ("Referer", "https://a.example/seably/%67" + TOKEN[1:] + "/", "https://a.example/seably/%67o…/"),
+            ("X-Original-Uri", "/seably/" + "".join(f"%{ord(c):02X}" for c in TOKEN) + "/", "/seably/%67%…/"),
+            ("X-Original-Uri", "/old-prefix/" + "".join(f"%{ord(c):02x}" for c in TOKEN), "/old-prefix/%67%…"),
+            ("X-Forwarded-Host", f"{OTHER}.example", f"{OTHER[:4]}….example"),
+            ("Referer", f"https://a.example/seably/'{OTHER}'", "https://a.example/seably/'Q9vX…'"),
+        ],
+    )
+    def test_any_spelling_of_a_token_is_masked(self, name, value, stored):
+        # Percent-encoded, or another endpoint's: masked by the same rule as the logs.
+        assert storable_headers({name: value}, TOKEN) == {name: stored}
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "https://shop.example/blog/how-to-configure-django-logging-in-production/",
+            "https://shop.example/orders/550e8400-e29b-41d4-a716-446655440000/",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        ],
+    )
+    def test_other_values_are_stored_as_they_came(self, value):
+        assert storable_headers({"Referer": value}, TOKEN) == {"Referer": value}
 
     def test_a_token_in_a_header_name_is_masked(self):
         assert storable_headers({f"X-{TOKEN}": "1"}, TOKEN) == {"X-goVS…": "1"}

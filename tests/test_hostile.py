@@ -81,6 +81,7 @@ def assert_no_5xx(data: bytes) -> None:
 # --- headers: huge, numerous ---------------------------------------------------------------------
 
 
+@pytest.mark.servers
 class TestHeaders:
     """gunicorn limits a header to 8190 bytes and a request to 100 headers; the app must cope with what passes."""
 
@@ -165,6 +166,7 @@ class TestHeaders:
 # --- framing: Content-Length that lies or is absent, chunked ---------------------------------------------------------
 
 
+@pytest.mark.servers
 class TestFraming:
     """test_http.py covers a Content-Length shorter and longer than the body, and a well-formed chunked body."""
 
@@ -311,6 +313,7 @@ def slow_send(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlowSend]:
         yield SlowSend(app, closed, elapsed, timeout, bytes(received), before, after, app.server.stderr())
 
 
+@pytest.mark.servers
 class TestSlowBody:
     """One byte every half second: gunicorn's --timeout ends the request; nobody reads forever.
 

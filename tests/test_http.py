@@ -28,6 +28,8 @@ from django.db import connection
 from django_seably.testing import certificate_body
 from tests.servers import LiveApp, create_endpoint, live_app
 
+pytestmark = pytest.mark.servers
+
 SAMPLE = (Path(__file__).parent / "payloads" / "certificate_created_flat.json").read_bytes()
 SAMPLE_ID = "SB-00000042"
 

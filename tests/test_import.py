@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -150,10 +152,12 @@ def test_a_missing_file_is_reported_and_the_rest_imported(seably_endpoint, jsonl
             "seably_import", "--endpoint", "test", str(missing), str(tmp_path), str(jsonl), stdout=out, stderr=err
         )
 
-    assert str(error.value) == "Not everything was imported: 2 files could not be read (see above)."
+    assert str(error.value) == (
+        "Not everything was imported: 1 file could not be read and 1 file was refused (see above)."
+    )
     assert err.getvalue().startswith(
         f"{missing}: cannot be read (No such file or directory): skipped.\n"
-        f"{tmp_path}: cannot be read (Is a directory): skipped.\n"
+        f"{tmp_path}: is a directory, not a regular file: only regular files are imported: skipped.\n"
     )
     assert out.getvalue().startswith("Imported 5 bodies from 3 files")
     assert Certificate.objects.count() == 3
@@ -211,9 +215,10 @@ def test_progress_on_large_files(seably_endpoint, tmp_path, monkeypatch):
     path = tmp_path / "many.jsonl"
     path.write_text("".join(line(certificate_body(f"SB-{n}")) for n in range(5)))
 
-    out, _ = run(path)
+    out, _ = run(path, "--verbosity", "2")
 
     assert out.splitlines()[:3] == [f"{path}: 2 lines read.", f"{path}: 4 lines read.", f"{path}: 5 lines read."]
+    assert run(path)[0].startswith("Imported 5 bodies")  # -v 1: the summary only (no terminal here)
 
 
 def test_empty_files_and_lines_are_skipped(seably_endpoint, tmp_path):
@@ -341,3 +346,192 @@ def test_a_database_failure_stops_the_import_saying_where(seably_endpoint, jsonl
     out, _ = run(jsonl)
 
     assert "3 accepted" not in out and "2 accepted" in out and "2 duplicates" in out
+
+
+# --- what is read: regular files only, lines bounded ----------------------------------------------------------------
+
+
+def test_a_symlink_is_refused_without_follow_symlinks(seably_endpoint, tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps(certificate_body("SB-SECRET")))
+    link = tmp_path / "export.json"
+    link.symlink_to(secret)
+
+    with pytest.raises(CommandError) as error:
+        run(link)
+
+    assert str(error.value) == "Not everything was imported: 1 file was refused (see above)."
+    assert not WebhookEvent.objects.exists()
+
+
+def test_the_refusal_says_why_and_the_other_files_are_imported(seably_endpoint, tmp_path, jsonl):
+    link = tmp_path / "passwd.json"
+    link.symlink_to("/etc/passwd")
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("seably_import", "--endpoint", "test", str(link), str(jsonl), stdout=out, stderr=err)
+
+    assert err.getvalue().splitlines()[0] == (
+        f"{link}: is a symbolic link, not read without --follow-symlinks: skipped."
+    )
+    assert out.getvalue().startswith("Imported 5 bodies from 2 files")
+    assert not WebhookEvent.objects.filter(body__contains="root:").exists()
+
+
+def test_follow_symlinks_reads_a_link_to_a_regular_file(seably_endpoint, tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text(json.dumps(certificate_body("SB-1")))
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+
+    out, err = run("--follow-symlinks", link)
+
+    assert (out.startswith("Imported 1 body from 1 file"), err) == (True, "")
+    assert Certificate.objects.get().seably_id == "SB-1"
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"),
+    [("/dev/zero", "a character device"), ("/dev/urandom", "a character device"), ("dir", "a directory")],
+)
+def test_follow_symlinks_still_refuses_what_is_not_a_regular_file(seably_endpoint, tmp_path, target, kind, time_limit):
+    if target == "dir":
+        target = str(tmp_path)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError, match="1 file was refused"):
+        call_command("seably_import", "--endpoint", "test", "--follow-symlinks", str(link), stdout=out, stderr=err)
+
+    assert err.getvalue() == f"{link}: is {kind}, not a regular file: only regular files are imported: skipped.\n"
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a character device"), ("/dev/null", "a character device")])
+def test_devices_are_refused(seably_endpoint, path, kind, time_limit):
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError, match="1 file was refused"):
+        call_command("seably_import", "--endpoint", "test", path, stdout=out, stderr=err)
+
+    assert err.getvalue() == f"{path}: is {kind}, not a regular file: only regular files are imported: skipped.\n"
+
+
+@pytest.fixture
+def time_limit() -> Any:
+    """Fail a test that runs longer than 20 s (an endless read would otherwise hang the suite)."""
+    import signal
+
+    def too_long(*args: Any) -> None:
+        raise TimeoutError("the test ran for more than 20 seconds")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_fifo_is_refused_at_once_even_with_a_writer_that_never_ends(seably_endpoint, tmp_path, time_limit):
+    """A generator behind a FIFO would be an endless file: it is refused, without waiting on it or reading it."""
+    import threading
+
+    fifo = tmp_path / "endless.jsonl"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def write_forever() -> None:
+        try:
+            with open(fifo, "wb") as pipe:  # blocks until a reader opens it: the import's own open
+                while not stop.is_set():
+                    pipe.write(b"x" * 65536)
+        except (BrokenPipeError, OSError):
+            pass
+
+    writer = threading.Thread(target=write_forever, daemon=True)
+    writer.start()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with pytest.raises(CommandError, match="1 file was refused"):
+            call_command("seably_import", "--endpoint", "test", str(fifo), stdout=out, stderr=err)
+    finally:
+        stop.set()
+        # Unblock a writer still waiting for a reader, then let it end.
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        writer.join(timeout=5)
+
+    assert err.getvalue() == (
+        f"{fifo}: is a FIFO (named pipe), not a regular file: only regular files are imported: skipped.\n"
+    )
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_fifo_without_a_writer_does_not_block(seably_endpoint, tmp_path, time_limit):
+    fifo = tmp_path / "quiet.json"
+    os.mkfifo(fifo)
+
+    with pytest.raises(CommandError, match="1 file was refused"):
+        run(fifo)
+
+
+def test_a_huge_line_is_reported_too_large_without_being_held(seably_endpoint, tmp_path, settings, monkeypatch):
+    """A line of 3 MB under a 1 KB limit: skipped in bounded reads, the lines after it still imported."""
+    settings.SEABLY = {"MAX_BODY_SIZE": 1024}
+    path = tmp_path / "huge.jsonl"
+    small = line({"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": "SB-AFTER"}}})
+    with path.open("w") as file:
+        file.write(small.replace("SB-AFTER", "SB-BEFORE"))
+        file.write('{"event": "certificate.created", "pad": "' + "x" * (3 * 1024 * 1024) + '"}\n')
+        file.write(small)
+    reads: list[int] = []
+    real_open = seably_import.open_regular_file
+
+    def counting_open(*args: Any, **kwargs: Any) -> Any:
+        file = real_open(*args, **kwargs)
+        readline = file.readline
+
+        def counting_readline(size: int = -1) -> bytes:
+            reads.append(size)
+            return readline(size)
+
+        file.readline = counting_readline  # type: ignore[method-assign]
+        return file
+
+    monkeypatch.setattr(seably_import, "open_regular_file", counting_open)
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError, match="1 body was too large"):
+        call_command("seably_import", "--endpoint", "test", str(path), stdout=out, stderr=err)
+
+    assert err.getvalue() == f"{path}:2: Body is larger than 1024 bytes (MAX_BODY_SIZE): skipped.\n"
+    assert sorted(Certificate.objects.values_list("seably_id", flat=True)) == ["SB-AFTER", "SB-BEFORE"]
+    assert reads and all(0 < size <= max(1024 + 3, seably_import._CHUNK) for size in reads)
+
+
+# --- verbosity --------------------------------------------------------------------------------------------------------
+
+
+def test_verbosity_0_prints_nothing_but_problems(seably_endpoint, jsonl):
+    out, err = run(jsonl, "--verbosity", "0")
+
+    assert out == ""
+    assert err.startswith(f"{jsonl}:4: Body is not valid JSON")  # an invalid body is a problem, at every verbosity
+    assert Certificate.objects.count() == 3
+
+
+def test_verbosity_1_and_2(seably_endpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(seably_import, "PROGRESS_EVERY", 2)
+    path = tmp_path / "three.jsonl"
+    path.write_text("".join(line(certificate_body(f"SB-{n}")) for n in range(3)))
+
+    one, _ = run(path, "--verbosity", "1")
+    WebhookEvent.objects.all().delete()
+    two, _ = run(path, "--verbosity", "2")
+
+    assert one.splitlines() == [one.splitlines()[-1]]
+    assert one.startswith("Imported 3 bodies from 1 file into 'test': 3 accepted")
+    assert two.splitlines()[:2] == [f"{path}: 2 lines read.", f"{path}: 3 lines read."]
+    assert two.splitlines()[-1].startswith("Imported 3 bodies")

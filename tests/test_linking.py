@@ -15,9 +15,12 @@ import os
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models.signals import post_delete, post_init, post_save
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from django_seably import linking
+from django_seably.expressions import AsciiLower
 from django_seably.linking import email_key, matching_user_pk
 from django_seably.models import Certificate
 from tests.factories import CertificateFactory, certificate_body
@@ -141,6 +144,109 @@ def test_an_empty_address_or_one_with_nul_matches_no_one_without_a_query(django_
         assert linking.relink_emails([email]) == 0
 
     assert len(queries) == 0
+
+
+#: (user's email, learner's email as sent): an address with whitespace of any kind links nothing.
+WHITESPACE = [
+    pytest.param("alice@example.com", " alice@example.com", id="leading-space"),
+    pytest.param("alice@example.com", "alice@example.com ", id="trailing-space"),
+    pytest.param("alice@example.com", "alice@example.com\u00a0", id="trailing-no-break-space"),
+    pytest.param("alice@example.com", "\u3000alice@example.com", id="leading-ideographic-space"),
+    pytest.param("alice@example.com", "alice@example.com\n", id="trailing-newline"),
+    pytest.param("alice@example.com", "\talice@example.com", id="leading-tab"),
+    pytest.param("alice@example.com", "al ice@example.com", id="inner-space"),
+    pytest.param("alice@example.com", "alice@example.com\u200b", id="trailing-zero-width-space"),
+    pytest.param("alice@example.com", "\ufeffalice@example.com", id="leading-bom"),
+    # The very same string on both sides links nothing either.
+    pytest.param(" alice@example.com", " alice@example.com", id="identical-leading-space"),
+    pytest.param("alice@example.com\u00a0", "alice@example.com\u00a0", id="identical-no-break-space"),
+    pytest.param("al ice@example.com", "AL ICE@example.com", id="identical-inner-space-ascii-case"),
+]
+
+
+class TestWhitespaceLinksNothing:
+    """The address is compared as sent: never trimmed, and whitespace anywhere links nobody."""
+
+    @pytest.mark.parametrize(("user_email", "learner_email"), WHITESPACE)
+    def test_at_processing(self, seably_deliver, on, django_user_model, user_email, learner_email):
+        user(django_user_model, user_email)
+
+        seably_deliver(certificate_body("SB-1", learner_email=learner_email))
+
+        certificate = Certificate.objects.get()
+        assert certificate.user is None
+        assert certificate.learner_email == learner_email  # shown as it was received
+
+    @pytest.mark.parametrize(("user_email", "learner_email"), WHITESPACE)
+    def test_with_the_command(self, on, django_user_model, user_email, learner_email):
+        user(django_user_model, user_email)
+        certificate = CertificateFactory.create(learner_email=learner_email)
+
+        call_command("seably_link_users", stdout=io.StringIO())
+        call_command("seably_link_users", "--recheck", stdout=io.StringIO())
+
+        assert owner_of(certificate) is None
+
+    @pytest.mark.parametrize(("user_email", "learner_email"), WHITESPACE)
+    def test_when_a_user_takes_the_address(self, on, django_user_model, user_email, learner_email):
+        certificate = CertificateFactory.create(learner_email=learner_email)
+        someone = user(django_user_model, "someone@example.com")
+
+        someone.email = user_email
+        someone.save()
+
+        assert owner_of(certificate) is None
+
+    @pytest.mark.parametrize(("user_email", "learner_email"), WHITESPACE)
+    def test_matching_user_pk(self, django_user_model, user_email, learner_email):
+        user(django_user_model, user_email)
+
+        assert matching_user_pk(learner_email) is None
+
+    def test_a_stale_link_is_undone_by_recheck(self, on, django_user_model):
+        # Linked by a version that trimmed the address before comparing it.
+        alice = user(django_user_model, "alice@example.com")
+        certificate = CertificateFactory.create(learner_email="alice@example.com\u00a0", user=alice)
+
+        call_command("seably_link_users", "--recheck", stdout=io.StringIO())
+
+        assert owner_of(certificate) is None
+
+    @pytest.mark.parametrize(
+        ("email", "linkable"),
+        [("ada@example.com", True), ("", False), (" ada@example.com", False), ("ada@example.com\u2028", False)],
+    )
+    def test_is_linkable_address(self, email, linkable):
+        assert linking.is_linkable_address(email) is linkable
+
+
+class TestUserModelSignals:
+    """Nothing of the app runs when the project loads or saves a user while linking is off."""
+
+    SIGNALS = (post_init, post_save, post_delete)
+
+    def test_nothing_is_connected_while_linking_is_off(self, django_user_model):
+        assert not any(signal.has_listeners(django_user_model) for signal in self.SIGNALS)
+
+        user(django_user_model, "ada@example.com")
+        loaded = django_user_model.objects.get()
+
+        assert "_seably_loaded_email" not in loaded.__dict__
+
+    def test_connected_while_on_and_disconnected_after(self, django_user_model):
+        with override_settings(SEABLY={"LINK_USERS": True}):
+            assert all(signal.has_listeners(django_user_model) for signal in self.SIGNALS)
+            user(django_user_model, "ada@example.com")
+            assert "_seably_loaded_email" in django_user_model.objects.get().__dict__
+
+        assert not any(signal.has_listeners(django_user_model) for signal in self.SIGNALS)
+
+    def test_switching_twice_connects_once(self, django_user_model, settings):
+        settings.SEABLY = {"LINK_USERS": True}
+        settings.SEABLY = {"LINK_USERS": True, "HEALTH_MAX_FAILED": 3}
+        linking.connect_signals()
+
+        assert len(post_save._live_receivers(django_user_model)[0]) == 1
 
 
 class TestMatchesLink:
@@ -364,8 +470,6 @@ class TestIndexes:
     def create_index(self, model, name, field):
         from django.db.models import Index
 
-        from django_seably.linking import AsciiLower
-
         statement = Index(AsciiLower(field), name=name).create_sql(model, connection.schema_editor())
         with connection.cursor() as cursor:
             cursor.execute(str(statement))
@@ -378,16 +482,14 @@ class TestIndexes:
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL enable_seqscan = off")
         candidates = (
-            Certificate.objects.alias(key=linking.AsciiLower("learner_email"))
-            .filter(key__in=["a@example.com"])
-            .order_by()
+            Certificate.objects.alias(key=AsciiLower("learner_email")).filter(key__in=["a@example.com"]).order_by()
         )
 
         assert "seably_cert_email_key" in candidates.explain()
 
     def test_users_by_address(self, django_user_model):
         self.create_index(django_user_model, "test_user_email_key", "email")
-        candidates = django_user_model.objects.alias(key=linking.AsciiLower("email")).filter(key__in=["a@example.com"])
+        candidates = django_user_model.objects.alias(key=AsciiLower("email")).filter(key__in=["a@example.com"])
 
         assert "test_user_email_key" in candidates.explain()
 

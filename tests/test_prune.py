@@ -57,7 +57,7 @@ def test_processed_events_older_than_the_days_lose_their_contents():
     old = [old_event(40), old_event(31)]
     recent = [old_event(29), old_event(0)]
 
-    output = prune("--older-than", "30")
+    output = prune("--older-than", "30d")
 
     for event in old:
         assert_pruned(event)
@@ -73,7 +73,7 @@ def test_processed_events_older_than_the_days_lose_their_contents():
 def test_other_statuses_are_never_pruned(status):
     event = old_event(400, processed=False, status=status)
 
-    output = prune("--older-than", "1")
+    output = prune("--older-than", "1d")
 
     assert_intact(event)
     assert output.startswith("Nothing to prune: no processed event received before ")
@@ -84,7 +84,7 @@ def test_certificates_are_kept_with_their_link_to_the_event():
         seably_id="SB-C1", event=old_event(40), data={"type": "certificate", "id": "SB-C1", "score": 92}
     )
 
-    prune("--older-than", "30")
+    prune("--older-than", "30d")
 
     stored = Certificate.objects.get()
     assert (stored.seably_id, stored.data, stored.event_id) == ("SB-C1", certificate.data, certificate.event_id)
@@ -96,7 +96,7 @@ def test_a_resend_of_a_pruned_event_is_still_a_duplicate(seably_deliver, receive
     body = certificate_body("SB-1", course_name="Enclosed Space Entry")
     first = seably_deliver(body).json()
     WebhookEvent.objects.update(received_at=timezone.now() - 90 * DAY)
-    prune("--older-than", "30")
+    prune("--older-than", "30d")
     received.reset_mock()
     created.reset_mock()
 
@@ -111,7 +111,7 @@ def test_a_resend_of_a_pruned_event_is_still_a_duplicate(seably_deliver, receive
 
 def test_reprocessing_a_pruned_event_does_nothing(received):
     event = old_event(40)
-    prune("--older-than", "30")
+    prune("--older-than", "30d")
 
     out = io.StringIO()
     call_command("seably_reprocess", "--id", str(event.pk), stdout=out)
@@ -125,7 +125,7 @@ def test_batches_are_short_updates_with_progress():
     ids = [event.pk for event in events]
 
     with CaptureQueriesContext(connection) as queries:
-        output = prune("--older-than", "30", "--batch-size", "2")
+        output = prune("--older-than", "30d", "--batch-size", "2", "--verbosity", "2")
 
     updates = [query["sql"] for query in queries if query["sql"].startswith("UPDATE")]
     assert len(updates) == 3
@@ -153,7 +153,7 @@ def test_each_batch_commits_on_its_own(monkeypatch):
 
     monkeypatch.setattr(queryset_class, "update", update)
 
-    prune("--older-than", "30", "--batch-size", "1")
+    prune("--older-than", "30d", "--batch-size", "1")
 
     assert seen == [False, False, False]
     for event in events:
@@ -162,16 +162,16 @@ def test_each_batch_commits_on_its_own(monkeypatch):
 
 def test_running_it_again_has_nothing_to_do():
     old_event(40)
-    prune("--older-than", "30")
+    prune("--older-than", "30d")
 
-    assert prune("--older-than", "30").startswith("Nothing to prune: no processed event received before ")
+    assert prune("--older-than", "30d").startswith("Nothing to prune: no processed event received before ")
 
 
 def test_dry_run_counts_and_changes_nothing():
     events = [old_event(40), old_event(35)]
     old_event(1)
 
-    output = prune("--older-than", "30", "--dry-run")
+    output = prune("--older-than", "30d", "--dry-run")
 
     assert output.startswith("Would prune 2 processed events received before ")
     for event in events:
@@ -180,7 +180,7 @@ def test_dry_run_counts_and_changes_nothing():
 
 def test_the_admin_shows_a_pruned_event(admin_client):
     event = old_event(40)
-    prune("--older-than", "30")
+    prune("--older-than", "30d")
 
     response = admin_client.get(reverse("admin:django_seably_webhookevent_change", args=[event.pk]))
 
@@ -192,13 +192,74 @@ def test_older_than_is_required():
         prune()
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--older-than", "-1"], "--older-than must be 0 or more days."),
-        (["--older-than", "30", "--batch-size", "0"], "--batch-size must be 1 or more."),
-    ],
-)
-def test_bad_numbers_are_errors(args, message):
-    with pytest.raises(CommandError, match=message):
-        prune(*args)
+def test_bad_batch_size_is_an_error():
+    with pytest.raises(CommandError, match="--batch-size must be 1 or more."):
+        prune("--older-than", "30d", "--batch-size", "0")
+
+
+@pytest.mark.parametrize("value", ["90", "30", "-1d", "1.5d", "90 d", "90D", "3mo"])
+def test_older_than_without_its_unit_is_refused_and_changes_nothing(value):
+    """The cron line that emptied the database: `--older-than 10` copied from seably_reprocess (minutes)."""
+    events = [old_event(40), old_event(11)]
+
+    with pytest.raises(CommandError) as error:
+        prune(f"--older-than={value}")
+
+    assert str(error.value) == (
+        f"Error: argument --older-than: {value!r} is not a duration: write a whole number followed by "
+        "s (seconds), m (minutes), h (hours) or d (days), e.g. 30s, 10m, 2h, 90d."
+    )
+    for event in events:
+        assert_intact(event)
+
+
+@pytest.mark.parametrize(("value", "pruned"), [("10m", 3), ("2h", 3), ("1d", 2), ("45d", 0), ("3600s", 3)])
+def test_older_than_takes_every_unit(value, pruned):
+    old_event(40)
+    old_event(2)
+    WebhookEventFactory.create(processed=True, received_at=timezone.now() - datetime.timedelta(hours=3))
+    WebhookEventFactory.create(processed=True)
+
+    prune("--older-than", value)
+
+    assert WebhookEvent.objects.filter(payload__isnull=True).count() == pruned
+
+
+def test_verbosity_0_prints_nothing():
+    events = [old_event(40) for _ in range(3)]
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("seably_prune", "--older-than", "30d", "--batch-size", "1", verbosity=0, stdout=out, stderr=err)
+    call_command("seably_prune", "--older-than", "30d", verbosity=0, stdout=out, stderr=err)  # nothing left to do
+    call_command("seably_prune", "--older-than", "1s", "--dry-run", verbosity=0, stdout=out, stderr=err)
+
+    assert (out.getvalue(), err.getvalue()) == ("", "")
+    for event in events:
+        assert_pruned(event)
+
+
+def test_verbosity_1_prints_the_summary_only():
+    old_event(40)
+    old_event(40)
+
+    output = prune("--older-than", "30d", "--batch-size", "1")
+
+    assert len(output.splitlines()) == 1
+    assert output.startswith("Pruned 2 processed events received before ")
+
+
+def test_verbosity_1_on_a_terminal_shows_progress_on_one_line():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    events = [old_event(40) for _ in range(3)]
+    out = Terminal()
+
+    call_command("seably_prune", "--older-than", "30d", "--batch-size", "2", stdout=out)
+
+    text = out.getvalue()
+    assert text.startswith(f"\rPruned 2 events so far (up to id {events[1].pk} of {events[2].pk}).\x1b[K\r")
+    assert f"\rPruned 3 events so far (up to id {events[2].pk} of {events[2].pk}).\x1b[K" in text
+    summary = text.rsplit("\r\x1b[K", 1)[1]  # the progress line erased, then the summary on a line of its own
+    assert summary.startswith("Pruned 3 processed events received before ") and summary.endswith("duplicate.\n")

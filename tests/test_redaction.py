@@ -15,18 +15,20 @@ from django.db import OperationalError
 from django.test import override_settings
 from django.urls import include, path
 
-from django_seably.models import Endpoint, WebhookEvent
+from django_seably.models import Endpoint, WebhookEvent, generate_token
 from django_seably.redact import (
     LOGGERS,
     SERVER_LOGGERS,
     RedactTokensFilter,
     install_log_filters,
     is_webhook_path,
+    looks_like_token,
+    mask_segments,
     mask_token,
+    redact_exception,
     redact_request,
     redact_request_paths,
     redact_text,
-    redact_url,
     webhook_prefix,
 )
 from django_seably.signals import webhook_received
@@ -37,6 +39,9 @@ MAILERS_WARNING = "ignore:Django 2028 will not have a default mailer"
 
 #: A token of the real shape that belongs to no endpoint.
 TOKEN = "Zq3vT9sLxW2mN8rK4bY7cD1fG6hJ0pQ5aE_uI-oRtYw"
+
+#: A token from before tokens were drawn again without a digit: masked under the prefix only.
+LEGACY = "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGhIjKlMnOpQ"
 
 
 class WithoutSeablyUrls:
@@ -217,12 +222,15 @@ class TestErrorPathsLogNoToken:
         assert seably_endpoint.token not in event.last_error
         assert seably_endpoint.token not in json.dumps(event.headers)
 
-    @pytest.mark.parametrize("suffix", ["/extra/", "/extra", "/a/b/c/"])
-    def test_unresolved_url_under_the_webhook_prefix(self, client, seably_endpoint, logs, suffix):
+    @pytest.mark.parametrize(
+        ("suffix", "shown"), [("/extra/", "/extr…/"), ("/extra", "/extr…"), ("/a/b/c/", "/a/b/c/")]
+    )
+    def test_unresolved_url_under_the_webhook_prefix(self, client, seably_endpoint, logs, suffix, shown):
+        # Under the prefix, whatever follows is masked, part by part.
         response = client.post(f"/seably/{seably_endpoint.token}{suffix}", data="{}", content_type="application/json")
 
         assert response.status_code == 404
-        assert request_messages(logs) == [f"Not Found: /seably/{seably_endpoint.masked_token}{suffix}"]
+        assert request_messages(logs) == [f"Not Found: /seably/{seably_endpoint.masked_token}{shown}"]
         assert_not_logged(logs, seably_endpoint.token)
         assert seably_endpoint.token not in response.content.decode()
 
@@ -230,8 +238,8 @@ class TestErrorPathsLogNoToken:
         client.post(f"/seably/{seably_endpoint.token}/extra/", data="{}", content_type="application/json")
 
         (record,) = [record for record in logs.records if record.name == "django.request"]
-        assert record.request.path == f"/seably/{seably_endpoint.masked_token}/extra/"
-        assert record.request.META["PATH_INFO"] == f"/seably/{seably_endpoint.masked_token}/extra/"
+        assert record.request.path == f"/seably/{seably_endpoint.masked_token}/extr…/"
+        assert record.request.META["PATH_INFO"] == f"/seably/{seably_endpoint.masked_token}/extr…/"
 
     def test_a_redacted_query_string_and_cookie_can_still_be_read(self, rf):
         # Django encodes these back to bytes (latin-1) when GET and COOKIES are first read.
@@ -241,7 +249,7 @@ class TestErrorPathsLogNoToken:
 
         assert request.GET["t"] == f"{TOKEN[:4]}…"
         assert TOKEN not in str(request.COOKIES)
-        assert request.path == f"/seably/{TOKEN[:4]}…/extra/"
+        assert request.path == f"/seably/{TOKEN[:4]}…/extr…/"
 
     @pytest.mark.filterwarnings(MAILERS_WARNING)
     def test_disallowed_host(self, client, seably_endpoint, logs, settings, mailoutbox):
@@ -316,7 +324,7 @@ class TestDjangoServerRecords:
 
         RedactTokensFilter().filter(record)
 
-        assert record.getMessage() == f'"GET /seably/{TOKEN[:4]}…?check=1 HTTP/1.1" 404 12'
+        assert record.getMessage() == f'"GET /seably/{TOKEN[:4]}…?chec…=1 HTTP/1.1" 404 12'
 
     def test_filter_leaves_other_records_untouched(self):
         record = self.make_record("GET /admin/django_seably/webhookevent/?q=seably HTTP/1.1")
@@ -418,7 +426,7 @@ class TestRedactText:
             (f"/./seably/./{TOKEN}/", f"/./seably/./{TOKEN[:4]}…/"),
             (f"/seably/{TOKEN};x", f"/seably/{TOKEN[:4]}…"),
             (f"/seably/{TOKEN}.json", f"/seably/{TOKEN[:4]}…"),
-            (f"/seably/{TOKEN}/extra/", f"/seably/{TOKEN[:4]}…/extra/"),
+            (f"/seably/{TOKEN}/extra/", f"/seably/{TOKEN[:4]}…/extr…/"),
             ("/seably/short1/", "/seably/shor…/"),
             (
                 f"POST http://127.0.0.1:8000/seably/{TOKEN}/ HTTP/1.1",
@@ -435,25 +443,71 @@ class TestRedactText:
         assert redact_text(text) == expected
 
 
-class TestRedactUrl:
+class TestTokensAnywhere:
+    """Rule 2: a run shaped like a token is masked under any prefix, in any text."""
+
     @pytest.mark.parametrize(
-        ("url", "expected"),
+        ("text", "expected"),
         [
             (f"https://example.com/seably/{TOKEN}/", f"https://example.com/seably/{TOKEN[:4]}…/"),
-            (f"https://example.com/seably/{TOKEN}", f"https://example.com/seably/{TOKEN[:4]}…"),
-            (f"https://example.com/seably/{TOKEN}?x=1", f"https://example.com/seably/{TOKEN[:4]}…?x=1"),
             (f"http://127.0.0.1:8000/hooks/{TOKEN}/", f"http://127.0.0.1:8000/hooks/{TOKEN[:4]}…/"),
-            ("https://example.com/seably/short/", "https://example.com/seably/short/"),
-            ("https://example.com/" + "a" * 19 + "/", "https://example.com/" + "a" * 19 + "/"),
-            ("https://example.com/" + "a" * 20 + "/", "https://example.com/aaaa…/"),
-            ("https://" + "a" * 19 + ".example.com/", "https://" + "a" * 19 + ".example.com/"),
-            ("https://example.com/" + "a" * 30 + ".json", "https://example.com/aaaa….json"),
-            ("https://example.com/x;" + "a" * 30, "https://example.com/x;aaaa…"),
-            ("https://example.com/" + "%61" * 30, "https://example.com/%61%…"),
+            (f"/old-prefix/{TOKEN}/", f"/old-prefix/{TOKEN[:4]}…/"),
+            (f"Host: {TOKEN}.example", f"Host: {TOKEN[:4]}….example"),
+            (f"Invalid HTTP_HOST header: '{TOKEN}.example'.", f"Invalid HTTP_HOST header: '{TOKEN[:4]}….example'."),
+            (f"Invalid HTTP Version: '{TOKEN}/ HTTP/1.1'", f"Invalid HTTP Version: '{TOKEN[:4]}…/ HTTP/1.1'"),
+            (f"x{TOKEN}y", f"x{TOKEN[:3]}…"),
+            (f"/hooks/{TOKEN}?t={TOKEN}", f"/hooks/{TOKEN[:4]}…?t={TOKEN[:4]}…"),
+            # Percent-encoded, in either case, whole or in part (a Referer, X-Original-URI).
+            ("/r/" + "".join(f"%{ord(c):02X}" for c in TOKEN), "/r/%5A%…"),
+            ("/r/" + "".join(f"%{ord(c):02x}" for c in TOKEN), "/r/%5a%…"),
+            (f"/r/%{ord(TOKEN[0]):02X}{TOKEN[1:]}", f"/r/%{ord(TOKEN[0]):02X}{TOKEN[1]}…"),
+            (f"/old%2F{TOKEN}", f"/old%2F{TOKEN[:2]}…"),
         ],
     )
-    def test_masks_token_like_segments(self, url, expected):
-        assert redact_url(url) == expected
+    def test_a_token_is_masked_wherever_it_appears(self, text, expected):
+        assert redact_text(text) == expected
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "/blog/how-to-configure-django-logging-in-production/",
+            '"GET /blog/how-to-configure-django-logging-in-production/ HTTP/1.1" 200 5120',
+            "/orders/550e8400-e29b-41d4-a716-446655440000/",
+            "/orders/550E8400-E29B-41D4-A716-446655440000/",
+            "/media/uploads/annual-report-2026-final-version-with-appendices-and-index.pdf",
+            "/media/UPLOADS/ANNUAL_REPORT_2026_FINAL_VERSION_WITH_APPENDICES.PDF",
+            "/search/?q=supercalifragilisticexpialidociousandevenlongerthanthat",
+            "/search/?q=how+to+configure+django+logging+in+production+with+gunicorn",
+            "/search/?q=how%20to%20configure%20django%20logging%20in%20production",
+            "/files/" + "ab12" * 16,  # a hex digest: no upper case
+            "/files/" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGhIjKlMnOpQr",  # no digit
+            "/files/" + "ABC123" * 8,  # no lower case
+            "/seably-docs/" + TOKEN[:42],  # one character short
+            'File "/srv/app/django_seably/processing.py", line 12, in process_event_in_its_own_transaction',
+        ],
+    )
+    def test_the_host_projects_lines_are_left_exactly_as_they_were(self, text):
+        assert redact_text(text) == text
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [(TOKEN, True), (TOKEN[:42], False), (TOKEN.lower(), False), (TOKEN.upper(), False), (TOKEN + "/", False)],
+    )
+    def test_looks_like_token(self, text, expected):
+        assert looks_like_token(text) is expected
+
+    def test_every_generated_token_has_the_shape(self):
+        tokens = [generate_token() for _ in range(3000)]
+
+        assert all(looks_like_token(token) and len(token) == 43 for token in tokens)
+        assert len(set(tokens)) == len(tokens)
+
+    def test_a_draw_without_a_digit_is_made_again(self):
+        without_digit = "A" * 21 + "b" * 22
+        with mock.patch("secrets.token_urlsafe", side_effect=[without_digit, TOKEN]) as draw:
+            assert generate_token() == TOKEN
+
+        assert draw.call_count == 2
 
 
 class TestMaskToken:
@@ -568,10 +622,10 @@ class TestRecords:
 
     def test_a_token_split_over_arguments_is_masked_in_the_message(self):
         with records_of("uvicorn.error") as records:
-            logging.getLogger("uvicorn.error").warning("%s%s", "/seably/", TOKEN, extra={"color_message": "%s%s"})
+            logging.getLogger("uvicorn.error").warning("%s%s", "/seably/", LEGACY, extra={"color_message": "%s%s"})
 
         (record,) = records
-        assert record.getMessage() == f"/seably/{TOKEN[:4]}…"
+        assert record.getMessage() == f"/seably/{LEGACY[:4]}…"
         assert "color_message" not in record.__dict__
 
     def test_a_mapping_of_arguments_is_masked_in_the_message(self):
@@ -629,3 +683,182 @@ class TestWebhookPrefix:
     )
     def test_is_webhook_path(self, path, expected):
         assert is_webhook_path(path) is expected
+
+
+def hostile(token: str) -> list[str]:
+    """What follows the prefix in a URL pasted with a stray character, and their percent-encodings."""
+    return [
+        f"/seably/'{token}'/",
+        f'/seably/"{token}"/',
+        f"/seably/?{token}",
+        f"/seably/#{token}",
+        f"/seably/<{token}>",
+        f"/seably/ {token}/",
+        f"/seably/\t{token}/",
+        f"/seably/%27{token}%27/",
+        f"/seably/%22{token}/",
+        f"/seably/%3F{token}",
+        f"/seably/%3f{token}",
+        f"/seably/%23{token}",
+        f"/seably/%3C{token}",
+        f"/seably/%20{token}/",
+        f"/seably?{token}",
+        f"/seably'{token}",
+        f"/seably/x/{token}/",
+        f"/seably/?t={token}&u={token}",
+        f"//seably/{token};x",
+        f"/seably/{token}.json",
+        f"/x/../seably/{token}/",
+        f"/x/y/../../seably/{token}/",
+        f"/x/%2E%2E/seably/{token}/",
+    ]
+
+
+class TestUnderThePrefixWhateverFollowsIsMasked:
+    @pytest.mark.parametrize("token", [TOKEN, LEGACY], ids=["token", "legacy-token-without-digit"])
+    @pytest.mark.parametrize("index", range(len(hostile(TOKEN))))
+    @pytest.mark.parametrize("around", ["{}", '"POST {} HTTP/1.1" 404 12', "Not Found: {}", "https://a.example{}"])
+    def test_every_hostile_spelling(self, token, index, around):
+        text = around.format(hostile(token)[index])
+
+        redacted = redact_text(text)
+
+        assert token not in redacted
+        assert token[4:] not in redacted
+        assert "…" in redacted
+        # Idempotent: a masked line is left as it is.
+        assert redact_text(redacted) == redacted
+
+    def test_the_same_token_in_another_case_is_masked_too(self):
+        # Django's DisallowedHost message for a valid domain suggests it lower-cased.
+        token = "Zq3vT9sLxW2mN8rK4bY7cD1fG6hJ0pQ5aEuIoRtYwAb"
+        message = f"Invalid HTTP_HOST header: '{token}.example'. You may need to add '{token.lower()}.example' to ALLOWED_HOSTS."
+
+        redacted = redact_text(message)
+
+        assert token.lower() not in redacted.lower()
+        assert redacted == (
+            "Invalid HTTP_HOST header: 'Zq3v….example'. You may need to add 'zq3v….example' to ALLOWED_HOSTS."
+        )
+
+    def test_a_legacy_token_is_masked_under_the_prefix_only(self):
+        # Tokens made before every token had the shape: rotate them (docs/security.md).
+        assert redact_text(f"/seably/{LEGACY}/") == f"/seably/{LEGACY[:4]}…/"
+        assert redact_text(f"/old/{LEGACY}/") == f"/old/{LEGACY}/"
+
+    def test_the_request_line_of_the_bare_prefix_is_kept(self):
+        line = '"GET /seably/ HTTP/1.1" 404 179'
+
+        assert redact_text(line) == line
+
+    def test_mask_segments(self):
+        assert mask_segments(f"t={TOKEN}&%27ab%27&long=value") == f"t={TOKEN[:4]}…&%27ab%27&long=valu…"
+
+
+class TestAGoodGuest:
+    """A record, a request or an exception that carries no token is left exactly as it was."""
+
+    PATHS = [
+        "/blog/how-to-configure-django-logging-in-production/",
+        "/orders/550e8400-e29b-41d4-a716-446655440000/",
+        "/media/reports/annual-report-2026-final-version-with-appendices-and-index.pdf",
+        "/search/?q=supercalifragilisticexpialidociousandevenlongerthanthatone",
+        "/api/seably/certificates/?learner_email=ada%40example.com",
+    ]
+
+    @pytest.mark.parametrize("path", PATHS)
+    def test_a_django_server_record(self, path):
+        args = (f"GET {path} HTTP/1.1", "200", "5120")
+        record = logging.LogRecord("django.server", logging.INFO, __file__, 1, '"%s" %s %s', args, None)
+        record.__dict__["color_message"] = "colour"
+
+        RedactTokensFilter().filter(record)
+
+        assert record.msg == '"%s" %s %s'
+        assert record.args is args
+        assert record.__dict__["color_message"] == "colour"
+
+    @pytest.mark.parametrize("path", PATHS)
+    def test_a_request_is_not_rewritten(self, client, logs, path):
+        client.get(path, HTTP_REFERER=f"https://testserver{path}", HTTP_X_ORIGINAL_URI=path)
+
+        (record,) = [record for record in logs.records if record.name == "django.request"]
+        request = record.request
+        assert request.path == path.split("?")[0]
+        assert request.META["HTTP_REFERER"] == f"https://testserver{path}"
+        assert request.META["HTTP_X_ORIGINAL_URI"] == path
+        assert record.getMessage().endswith(f": {path.split('?')[0]}")
+
+    def test_redact_request_paths_changes_nothing_without_a_token(self, rf):
+        request = rf.get("/orders/550e8400-e29b-41d4-a716-446655440000/?q=how-to-configure-django-logging")
+        meta = dict(request.META)
+        path = request.path
+
+        redact_request_paths(request)
+
+        assert request.path is path
+        assert meta == request.META
+
+    def test_an_exception_without_a_token_is_the_same_object(self):
+        error = ValueError("/blog/how-to-configure-django-logging-in-production/")
+
+        assert redact_exception(error) is error
+
+
+class TestExceptions:
+    def make(self, error: BaseException) -> BaseException:
+        try:
+            try:
+                raise KeyError("cause")
+            except KeyError as cause:
+                raise error from cause
+        except BaseException as raised:
+            return raised
+
+    def test_a_token_in_the_message_is_masked_in_a_copy(self):
+        from django.core.exceptions import DisallowedHost
+
+        error = self.make(DisallowedHost(f"Invalid HTTP_HOST header: '127.0.0.1/seably/{TOKEN}/'."))
+
+        redacted = redact_exception(error)
+
+        assert type(redacted) is DisallowedHost
+        assert str(redacted) == f"Invalid HTTP_HOST header: '127.0.0.1/seably/{TOKEN[:4]}…/'."
+        assert redacted.__traceback__ is error.__traceback__
+        assert redacted.__cause__ is error.__cause__
+        assert TOKEN in str(error)  # the original, which other code may hold, is unchanged
+
+    def test_an_exception_with_its_own_str_is_replaced(self):
+        error = self.make(OSError(2, f"No such file: /seably/{TOKEN}/"))
+
+        redacted = redact_exception(error)
+
+        assert TOKEN not in str(redacted)
+        assert redacted.__traceback__ is error.__traceback__
+
+    def test_a_record_carries_the_masked_exception(self):
+        error = self.make(ValueError(f"bad host {TOKEN}.example"))
+        record = logging.LogRecord(
+            "django.security.DisallowedHost", logging.ERROR, __file__, 1, "x", (), (ValueError, error, None)
+        )
+
+        RedactTokensFilter().filter(record)
+
+        assert record.exc_info is not None
+        assert TOKEN not in str(record.exc_info[1])
+        assert TOKEN not in logging.Formatter().format(record)
+
+    @pytest.mark.filterwarnings(MAILERS_WARNING)
+    @pytest.mark.parametrize("host", [f"127.0.0.1/seably/{TOKEN}/", f"{TOKEN}.example", f"127.0.0.1/seably/'{LEGACY}'"])
+    def test_the_error_mails_exception_value(self, client, logs, settings, mailoutbox, host):
+        settings.ADMINS = ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
+        token = LEGACY if LEGACY in host else TOKEN
+
+        response = client.get("/", HTTP_HOST=host)
+
+        assert response.status_code == 400
+        (mail,) = mailoutbox
+        assert "Exception Value" in mail.body or "DisallowedHost" in mail.body
+        assert token[4:] not in mail.subject
+        assert token[4:] not in mail.body
+        assert_not_logged(logs, token)

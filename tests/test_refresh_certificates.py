@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from django_seably.models import Certificate
+from django_seably.models import Certificate, WebhookEvent
 from django_seably.testing import certificate_body
 
 pytestmark = pytest.mark.django_db
@@ -43,9 +43,7 @@ def test_a_changed_mapping_fills_the_columns(stored, settings, created):
 
     output = run()
 
-    assert output == (
-        "Refreshed 5 of 5 certificates (5 changed).\nDone: 5 certificates refreshed, 5 changed, 0 already up to date.\n"
-    )
+    assert output == "Done: 5 certificates refreshed, 5 changed, 0 already up to date.\n"
     assert [c.learner_email for c in Certificate.objects.order_by("pk")] == [f"crew{n}@example.com" for n in range(5)]
     created.assert_not_called()
 
@@ -85,7 +83,7 @@ def test_running_again_changes_nothing(stored, settings):
 def test_batches_show_progress(stored, settings):
     settings.SEABLY = {"CERTIFICATE_FIELDS": {"learner_email": ["learner.mail"]}}
 
-    output = run("--batch-size", "2")
+    output = run("--batch-size", "2", "--verbosity", "2")
 
     assert output == (
         "Refreshed 2 of 5 certificates (2 changed).\n"
@@ -104,10 +102,13 @@ def test_queries_per_batch_not_per_certificate(seably_deliver, settings):
     with CaptureQueriesContext(connection) as queries:
         run("--batch-size", "4")
 
-    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and '"data"' in q["sql"]]
-    writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
-    assert len(reads) == 4  # 3 full batches and the empty one that ends the walk
-    assert all("LIMIT 4" in sql for sql in reads)
+    sql = [q["sql"] for q in queries.captured_queries]
+    keys = [q for q in sql if q.startswith("SELECT") and "seably_certificate" in q and "LIMIT 4" in q]
+    reads = [q for q in sql if q.startswith("SELECT") and '"data"' in q]
+    writes = [q for q in sql if q.startswith("UPDATE")]
+    assert len(keys) == 4  # 3 full batches of ids and the empty one that ends the walk
+    assert len(reads) == 3  # each batch's rows, locked in its transaction
+    assert all("IN (" in q for q in reads)
     assert len(writes) == 3
 
 
@@ -137,3 +138,95 @@ def test_with_link_users_on_it_says_to_link_the_changed_certificates(stored, set
         "LINK_USERS is on: run seably_link_users to link the certificates whose emails changed."
     )
     assert run().splitlines()[-1].startswith("Done: ")  # nothing changed: nothing to link
+
+
+# --- certificates deleted by mistake come back -----------------------------------------------------------------
+
+
+def test_a_deleted_certificate_is_recreated_from_its_newest_event(seably_deliver, created, received):
+    first = seably_deliver(certificate_body("SB-1", learner_email="old@example.com")).json()["event_id"]
+    newest = seably_deliver(certificate_body("SB-1", learner_email="new@example.com")).json()["event_id"]
+    seably_deliver(certificate_body("SB-2"))
+    payload = WebhookEvent.objects.get(pk=newest).payload
+    assert payload is not None
+    newest_data = payload["payload"]["data"]
+    assert Certificate.objects.get(seably_id="SB-1").event_id == first  # an update keeps the first event
+    Certificate.objects.filter(seably_id="SB-1").delete()
+    created.reset_mock()
+    received.reset_mock()
+
+    output = run()
+
+    certificate = Certificate.objects.get(seably_id="SB-1")
+    assert certificate.event_id == newest
+    assert certificate.data == newest_data
+    assert certificate.learner_email == "new@example.com"
+    assert Certificate.objects.count() == 2
+    created.assert_not_called()
+    received.assert_not_called()
+    assert output == (
+        "Done: 1 certificate refreshed, 0 changed, 1 already up to date.\n"
+        "Recreated 1 missing certificate from its newest stored certificate.created event.\n"
+    )
+    assert run().splitlines()[-1].startswith("Done: 2 certificates refreshed")  # nothing missing any more
+
+
+def test_only_processed_certificate_created_events_with_their_payload_restore(seably_deliver, settings):
+    seably_deliver(certificate_body("SB-PRUNED"))
+    seably_deliver(certificate_body("SB-FAILED"))
+    seably_deliver({"event": "course.completed", "payload": {"data": {"type": "course", "id": "SB-OTHER"}}})
+    WebhookEvent.objects.filter(object_id="SB-PRUNED").update(payload=None, body="")
+    WebhookEvent.objects.filter(object_id="SB-FAILED").update(status="failed")
+    Certificate.objects.all().delete()
+
+    assert run() == "No certificates to refresh.\n"
+    assert not Certificate.objects.exists()
+
+
+def test_many_missing_certificates_in_batches(seably_deliver, django_assert_max_num_queries):
+    for n in range(7):
+        seably_deliver(certificate_body(f"SB-{n}"))
+        seably_deliver(certificate_body(f"SB-{n}", learner_name=f"Again {n}"))
+    Certificate.objects.all().delete()
+    events = dict(WebhookEvent.objects.order_by("pk").values_list("object_id", "pk"))  # the newest per id wins
+
+    # Queries per batch of 3, not per certificate: 3 batches (walk, newest, read, insert+savepoints, recreated).
+    with django_assert_max_num_queries(30):
+        output = run("--batch-size", "3", "--verbosity", "2")
+
+    assert dict(Certificate.objects.values_list("seably_id", "event")) == events
+    assert [c.learner_name for c in Certificate.objects.order_by("seably_id")] == [f"Again {n}" for n in range(7)]
+    lines = output.splitlines()
+    details = [line for line in lines if line.startswith("Recreated certificate ")]
+    assert details == [f"Recreated certificate SB-{n} from event #{events[f'SB-{n}']}." for n in range(7)]
+    # A batch of 3 events holds 2 certificates' events; those after a recreated certificate are skipped.
+    assert [line for line in lines if line.endswith("so far.")] == [
+        "Recreated 2 missing certificates so far.",
+        "Recreated 4 missing certificates so far.",
+        "Recreated 6 missing certificates so far.",
+        "Recreated 7 missing certificates so far.",
+    ]
+    assert lines[-1] == "Recreated 7 missing certificates from their newest stored certificate.created events."
+
+
+def test_a_recreated_certificate_is_linked_when_link_users_is_on(seably_deliver, settings, django_user_model):
+    user = django_user_model.objects.create(username="ingrid", email="Ingrid@example.com")
+    seably_deliver(certificate_body("SB-1", learner_email="ingrid@example.com"))
+    Certificate.objects.all().delete()
+    settings.SEABLY = {"LINK_USERS": True}
+
+    run()
+
+    assert Certificate.objects.get().user == user
+
+
+def test_verbosity_0_prints_nothing(stored, settings, seably_deliver):
+    settings.SEABLY = {"CERTIFICATE_FIELDS": {"learner_email": ["learner.mail"]}}
+    Certificate.objects.filter(seably_id="SB-0").delete()
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("seably_refresh_certificates", "--batch-size", "2", verbosity=0, stdout=out, stderr=err)
+
+    assert (out.getvalue(), err.getvalue()) == ("", "")
+    assert Certificate.objects.get(seably_id="SB-0").learner_email == "crew0@example.com"
+    assert Certificate.objects.exclude(learner_email__endswith="@example.com").count() == 0

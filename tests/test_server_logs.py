@@ -8,7 +8,9 @@ worker and gunicorn's own ASGI worker serve the app on 127.0.0.1; the ASGI ones 
 that carries a token is sent, with valid, unknown and inactive tokens, plus
 requests the servers refuse themselves; then everything the server wrote
 (stdout and stderr, Django's records included) is searched for each token and
-its percent-encoded forms.
+its percent-encoded forms, and the project's own paths (a slug of words, a
+UUID, a long file name, long search terms) must be in it exactly as requested.
+runserver has its module (tests/test_runserver_logs.py), which uses these helpers.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import re
 import secrets
 import socket
 import time
@@ -29,6 +32,8 @@ import pytest
 from django.db import connection
 
 from tests import servers
+
+pytestmark = pytest.mark.servers
 
 #: Seconds, generous: a slow machine must not make these flaky.
 TIMEOUT = 10.0
@@ -149,10 +154,11 @@ def deployment(request: pytest.FixtureRequest, prepared: tuple[dict[str, str], s
 
 
 def assert_no_secret(deployment: Deployment, output: str) -> None:
+    """No token, in any letter case (Django suggests a bad Host lower-cased), plain or percent-encoded."""
     for name, secret in deployment.secrets().items():
         for line in output.splitlines():
-            if secret in line:
-                shown = line.replace(secret, f"<{name.upper()}>")[:400]
+            if secret.lower() in line.lower():
+                shown = re.sub(re.escape(secret), f"<{name.upper()}>", line, flags=re.IGNORECASE)[:400]
                 raise AssertionError(f"{deployment.kind} wrote the {name}: {shown}")
 
 
@@ -218,6 +224,19 @@ def spellings(token: str) -> list[str]:
         f"/./seably/{token}/",
         f"/x/../seably/{token}/",
         f"/other/{token}/",
+        # A URL pasted with a stray character before the token, literal and percent-encoded.
+        f"/seably/'{token}'/",
+        f'/seably/"{token}"/',
+        f"/seably/?{token}",
+        f"/seably/#{token}",
+        f"/seably/<{token}>/",
+        f"/seably/%27{token}%27/",
+        f"/seably/%22{token}%22/",
+        f"/seably/%3F{token}",
+        f"/seably/%23{token}",
+        f"/seably/%3C{token}%3E/",
+        f"/seably/%20{token}/",
+        f"/seably?{token}",
     ]
 
 
@@ -242,7 +261,42 @@ def requests_for(deployment: Deployment) -> list[bytes]:
         sent.append(head(deployment, "POST", f"/seably/{candidate}/", {"Content-Length": "abc"}))
         sent.append(head(deployment, "POST", f"/seably/{candidate}/", {"Transfer-Encoding": "chunked"}) + b"ZZ\r\n")
         sent.append(f"POST /seably/{candidate}/\x01 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sent.append(f"POST /seably/ {candidate}/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+        sent.append(f"GET /seably/\t{candidate}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        # The token in headers: the Host (Django refuses it, and says why), a Referer, a proxy's copy.
+        encoded = "".join(f"%{ord(c):02X}" for c in candidate)
+        for host_header in (f"{candidate}.example", f"127.0.0.1/seably/{candidate}/", f"x/seably/'{candidate}'"):
+            lines = ["GET / HTTP/1.1", f"Host: {host_header}", "Connection: close"]
+            sent.append(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sent.append(
+            head(
+                deployment,
+                "GET",
+                "/elsewhere/",
+                {"Referer": f"https://{host}/seably/{encoded}/", "X-Original-URI": f"/old-prefix/{encoded}"},
+            )
+        )
     return sent
+
+
+#: The project's own paths: each must be logged exactly as it was requested.
+OWN_PATHS = [
+    "/blog/how-to-configure-django-logging-in-production/",
+    "/orders/550e8400-e29b-41d4-a716-446655440000/",
+    "/media/reports/annual-report-2026-final-version-with-appendices-and-index.pdf",
+    "/search/?q=supercalifragilisticexpialidocious-and-even-longer-than-that-2026",
+    "/search/?q=how+to+configure+django+logging+in+production+with+gunicorn",
+]
+
+
+def assert_logged_as_requested(deployment: Deployment, output: str, paths: list[str]) -> None:
+    """Each path is in the output, and every line that mentions its start has it whole."""
+    for path in paths:
+        start = path[: path.index("-") if "-" in path else 12]
+        lines = [line for line in output.splitlines() if start in line]
+        assert lines, f"{deployment.kind} logged nothing for {path}:\n{output[-2000:]}"
+        changed = [line for line in lines if path.split("?")[0] not in line or ("?" in path and path not in line)]
+        assert not changed, f"{deployment.kind} logged {path} otherwise: {changed[:3]}"
 
 
 def wait_for_line(deployment: Deployment, marker: str) -> None:
@@ -311,6 +365,14 @@ def test_a_chunked_body_under_the_limit_is_delivered(deployment):
 
     assert status_of(data) == 200, data[:300]
     assert b'"accepted"' in data
+
+
+def test_the_projects_own_paths_are_logged_as_requested(deployment):
+    for path in OWN_PATHS:
+        exchange(deployment, head(deployment, "GET", path))
+    wait_for_line(deployment, ".".join(uuid.uuid4().hex[:8] for _ in range(3)))
+
+    assert_logged_as_requested(deployment, deployment.server.stderr(), OWN_PATHS)
 
 
 @pytest.mark.parametrize("target", ["/admin/login/", "/api/seably/certificates/"])

@@ -60,8 +60,8 @@ def test_prints_counts_oldest_events_and_last_deliveries(events):
     assert lines[4].startswith(f"  production  {production.masked_token}  active    2")
     assert lines[4].endswith(" (under a minute ago)")
     assert (
-        lines[5]
-        == f"  staging     {EndpointFactory._meta.model.objects.get(name='staging').masked_token}  inactive  no delivery yet"
+        lines[5] == f"  staging     {EndpointFactory._meta.model.objects.get(name='staging').masked_token}  inactive  "
+        "no delivery yet (created under a minute ago)"
     )
     assert len(lines) == 6
 
@@ -84,19 +84,19 @@ def test_an_empty_database():
 
 
 def test_thresholds_not_crossed_say_ok(events):
-    output = run("--max-pending-age", "120", "--max-failed", "2")
+    output = run("--max-pending-age", "120m", "--max-failed", "2")
 
     assert output.splitlines()[-1] == "OK: no threshold crossed."
 
 
 def test_old_pending_event_exits_1(events):
     with pytest.raises(CommandError) as error:
-        run("--max-pending-age", "90")
+        run("--max-pending-age", "90m")
 
     assert error.value.returncode == 1
     assert str(error.value) == (
         f"The oldest pending event (#{events['pending'].pk}) was received 1 h 35 min ago, "
-        "more than 90 minutes: are events being processed?"
+        "more than 90m: are events being processed?"
     )
 
 
@@ -112,7 +112,7 @@ def test_too_many_failed_events_exits_1(events):
 
 def test_both_thresholds_crossed_are_both_said(events):
     with pytest.raises(CommandError) as error:
-        run("--max-pending-age", "1", "--max-failed", "0")
+        run("--max-pending-age", "1m", "--max-failed", "0")
 
     assert str(error.value).count("more than") == 2
 
@@ -126,13 +126,12 @@ def test_status_is_printed_before_the_thresholds_fail(events):
 
 
 def test_no_pending_event_never_crosses_the_age(db):
-    assert run("--max-pending-age", "0").splitlines()[-1] == "OK: no threshold crossed."
+    assert run("--max-pending-age", "0s").splitlines()[-1] == "OK: no threshold crossed."
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--max-pending-age", "-1"], "--max-pending-age must be 0 or more minutes."),
         (["--max-failed", "-1"], "--max-failed must be 0 or more."),
     ],
 )
@@ -196,18 +195,49 @@ class TestHealthCheck:
 
         SeablyHealthCheck(**options).run()
 
-    def test_healthy_just_under_each_threshold(self, db):
+    def test_silence_from_the_setting(self, settings):
         from health_check.exceptions import ServiceUnavailable
 
-        WebhookEventFactory.create(received_at=timezone.now() - datetime.timedelta(minutes=59))
+        quiet = EndpointFactory.create(name="quiet")
+        WebhookEventFactory.create(endpoint=quiet, received_at=ago(hours=30), processed=True)
+        settings.SEABLY = {"HEALTH_MAX_SILENCE": datetime.timedelta(days=2)}
+        self.run_check()
+
+        settings.SEABLY = {"HEALTH_MAX_SILENCE": datetime.timedelta(days=1)}
+        with pytest.raises(ServiceUnavailable) as error:
+            self.run_check()
+        assert str(error.value) == (
+            "Unavailable: Endpoint 'quiet' has received nothing for 1 d 6 h, more than 1d: "
+            "is its URL still registered on Seably's Integrations page?"
+        )
+
+    def test_silence_as_an_option(self, db):
+        from health_check.exceptions import ServiceUnavailable
+
+        endpoint_created("new", ago(hours=2))
+        self.run_check(max_silence=datetime.timedelta(hours=3))
+        with pytest.raises(ServiceUnavailable, match="Endpoint 'new' has received nothing since it was created"):
+            self.run_check(max_silence=datetime.timedelta(hours=1))
+
+    @pytest.mark.parametrize("option", ["max_pending_age", "max_silence"])
+    def test_a_duration_option_without_its_unit_is_refused(self, option):
+        with pytest.raises(TypeError) as error:
+            self.run_check(**{option: 60})
+
+        assert str(error.value) == (
+            f"SeablyHealthCheck's {option} must be a datetime.timedelta or None, not 60: e.g. timedelta(minutes=30)."
+        )
+
+    def test_healthy(self, db):
+        """Fresh events under every threshold pass; the same events fail once a threshold is below them."""
+        from health_check.exceptions import ServiceUnavailable
+
+        WebhookEventFactory.create(received_at=ago(minutes=5))
         WebhookEventFactory.create(failed=True)
 
-        self.run_check(max_failed=1)  # raises ServiceUnavailable when unhealthy
-
-        # The check read those events: one more failed one crosses the threshold.
-        WebhookEventFactory.create(failed=True)
+        self.run_check(max_failed=1, max_silence=datetime.timedelta(hours=1))  # raises nothing
         with pytest.raises(ServiceUnavailable):
-            self.run_check(max_failed=1)
+            self.run_check(max_pending_age=datetime.timedelta(minutes=1))
 
     def test_a_pending_event_older_than_the_setting_default_of_60_minutes(self, events):
         from health_check.exceptions import ServiceUnavailable
@@ -217,7 +247,7 @@ class TestHealthCheck:
 
         assert str(error.value) == (
             f"Unavailable: The oldest pending event (#{events['pending'].pk}) was received 1 h 35 min ago, "
-            "more than 60 minutes: are events being processed?"
+            "more than 1h: are events being processed?"
         )
 
     def test_settings_give_the_thresholds(self, events, settings):
@@ -235,17 +265,17 @@ class TestHealthCheck:
         )
 
     def test_options_override_the_settings(self, events):
-        self.run_check(max_pending_age=120, max_failed=5)
+        self.run_check(max_pending_age=datetime.timedelta(minutes=120), max_failed=5)
 
     @pytest.mark.django_db(transaction=True)
     @pytest.mark.parametrize(
         ("max_pending_age", "status_code", "result"),
         [
-            (120, 200, "OK"),
+            (datetime.timedelta(minutes=120), 200, "OK"),
             (
-                60,
+                datetime.timedelta(minutes=60),
                 500,
-                "Unavailable: The oldest pending event (#{pk}) was received 1 h 35 min ago, more than 60 minutes",
+                "Unavailable: The oldest pending event (#{pk}) was received 1 h 35 min ago, more than 1h",
             ),
         ],
     )
@@ -286,22 +316,177 @@ def test_the_health_check_closes_a_connection_it_opened_in_a_worker_thread():
 
 
 class TestHealthSettingsChecks:
-    @pytest.mark.parametrize("key,check_id", [("HEALTH_MAX_PENDING_AGE", "E031"), ("HEALTH_MAX_FAILED", "E032")])
-    @pytest.mark.parametrize("value", [-1, "10", 1.5, True, False])
-    def test_bad_values(self, settings, key, check_id, value):
+    @pytest.mark.parametrize("key,check_id", [("HEALTH_MAX_PENDING_AGE", "E031"), ("HEALTH_MAX_SILENCE", "E034")])
+    @pytest.mark.parametrize("value", [-1, "10m", 1.5, True, datetime.timedelta(seconds=-1), 30])
+    def test_durations_must_be_timedeltas(self, settings, key, check_id, value):
         settings.SEABLY = {key: value}
 
         (error,) = check_settings()
 
         assert (error.id, error.level) == (f"django_seably.{check_id}", checks.ERROR)
-        assert error.msg.startswith(f'SEABLY["{key}"] must be None or an int of 0 or more (')
-        assert error.msg.endswith(f"not {value!r}.")
+        assert error.msg == f'SEABLY["{key}"] must be None or a datetime.timedelta of 0 or more, not {value!r}.'
+        assert str(error.hint).startswith(f'A duration carries its unit: e.g. "{key}": datetime.timedelta(')
 
-    @pytest.mark.parametrize("value", [None, 0, 30])
-    def test_good_values(self, settings, value):
-        settings.SEABLY = {"HEALTH_MAX_PENDING_AGE": value, "HEALTH_MAX_FAILED": value}
+    def test_a_number_of_minutes_gets_its_timedelta_in_the_hint(self, settings):
+        """HEALTH_MAX_PENDING_AGE was minutes before durations carried their unit: the hint says what to write."""
+        settings.SEABLY = {"HEALTH_MAX_PENDING_AGE": 30}
+
+        (error,) = check_settings()
+
+        assert (
+            error.hint == 'A duration carries its unit: e.g. "HEALTH_MAX_PENDING_AGE": datetime.timedelta(minutes=30).'
+        )
+
+    @pytest.mark.parametrize("value", [-1, "10", 1.5, True, False])
+    def test_max_failed_must_be_a_count(self, settings, value):
+        settings.SEABLY = {"HEALTH_MAX_FAILED": value}
+
+        (error,) = check_settings()
+
+        assert (error.id, error.level) == ("django_seably.E032", checks.ERROR)
+        assert (
+            error.msg
+            == f'SEABLY["HEALTH_MAX_FAILED"] must be None or an int of 0 or more (failed events), not {value!r}.'
+        )
+
+    @pytest.mark.parametrize(
+        "value", [None, datetime.timedelta(0), datetime.timedelta(minutes=30), datetime.timedelta(days=2)]
+    )
+    def test_good_durations(self, settings, value):
+        settings.SEABLY = {"HEALTH_MAX_PENDING_AGE": value, "HEALTH_MAX_SILENCE": value, "HEALTH_MAX_FAILED": 0}
 
         assert check_settings() == []
+
+    def test_the_defaults(self):
+        from django_seably.conf import seably_settings
+
+        assert datetime.timedelta(hours=1) == seably_settings.HEALTH_MAX_PENDING_AGE
+        assert seably_settings.HEALTH_MAX_SILENCE is None
+
+
+# --- silence ------------------------------------------------------------------------------------------
+
+
+def endpoint_created(name: str, created_at: datetime.datetime, **fields: Any) -> Any:
+    """An endpoint created at ``created_at`` (auto_now_add sets it on insert: set it afterwards)."""
+    endpoint = EndpointFactory.create(name=name, **fields)
+    type(endpoint).objects.filter(pk=endpoint.pk).update(created_at=created_at)
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+@pytest.fixture
+def silent() -> dict[str, Any]:
+    """An endpoint silent for 3 days, one that never received (created 2 days ago), a lively one, an inactive one."""
+    quiet = endpoint_created("quiet", ago(days=30))
+    WebhookEventFactory.create(endpoint=quiet, received_at=ago(days=3))
+    never = endpoint_created("never", ago(days=2))
+    lively = endpoint_created("lively", ago(days=30))
+    WebhookEventFactory.create(endpoint=lively, received_at=ago(minutes=10))
+    off = endpoint_created("off", ago(days=300), is_active=False)
+    return {"quiet": quiet, "never": never, "lively": lively, "off": off}
+
+
+def test_max_silence_names_each_silent_active_endpoint(silent):
+    with pytest.raises(CommandError) as error:
+        run("--max-silence", "1d")
+
+    assert error.value.returncode == 1
+    assert str(error.value) == (
+        "Endpoint 'never' has received nothing since it was created, 2 d ago, more than 1d: "
+        "is its URL still registered on Seably's Integrations page? "
+        "Endpoint 'quiet' has received nothing for 3 d, more than 1d: "
+        "is its URL still registered on Seably's Integrations page?"
+    )
+    assert "off" not in str(error.value)  # an inactive endpoint is expected to be silent
+
+
+@pytest.mark.parametrize(("threshold", "crossed"), [("4d", []), ("60h", ["quiet"]), ("47h", ["never", "quiet"])])
+def test_max_silence_thresholds(silent, threshold, crossed):
+    if not crossed:
+        assert run("--max-silence", threshold).splitlines()[-1] == "OK: no threshold crossed."
+        return
+    with pytest.raises(CommandError) as error:
+        run("--max-silence", threshold)
+    assert [name for name in ("lively", "never", "off", "quiet") if f"Endpoint '{name}'" in str(error.value)] == crossed
+
+
+def test_silence_is_one_function_for_every_caller(silent):
+    """status.endpoint_activity() is what seably_status, the health check and the admin overview read."""
+    from django_seably.status import endpoint_activity, silence
+
+    now = timezone.now()
+    activity = {endpoint.name: endpoint for endpoint in endpoint_activity(now)}
+
+    assert list(activity) == ["lively", "never", "off", "quiet"]
+    assert activity["never"].last_received_at is None
+    assert activity["never"].silence == now - silent["never"].created_at
+    quiet_last = activity["quiet"].last_received_at
+    assert quiet_last is not None
+    assert activity["quiet"].silence == now - quiet_last
+    assert activity["lively"].silence < datetime.timedelta(minutes=11)
+    assert silence(None, now, now) == datetime.timedelta(0)
+    assert silence(now + datetime.timedelta(minutes=1), now, now) == datetime.timedelta(0)  # a clock ahead
+
+
+def test_the_never_received_endpoint_shows_its_age(silent):
+    lines = run().splitlines()
+
+    (never,) = [line for line in lines if line.startswith("  never")]
+    assert never.endswith("  active    no delivery yet (created 2 d ago)")
+
+
+@pytest.mark.parametrize("flag", ["--max-pending-age", "--max-silence"])
+@pytest.mark.parametrize("value", ["30", "-1m", "1.5h", "30 m", "thirty"])
+def test_durations_without_a_unit_are_usage_errors(db, flag, value):
+    with pytest.raises(CommandError) as error:
+        run(f"{flag}={value}")
+
+    assert str(error.value) == (
+        f"Error: argument {flag}: {value!r} is not a duration: write a whole number followed by "
+        "s (seconds), m (minutes), h (hours) or d (days), e.g. 30s, 10m, 2h, 90d."
+    )
+
+
+def test_a_bad_duration_exits_2_from_the_command_line(db):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "seably_status", "--max-silence", "30"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "'30' is not a duration" in result.stderr
+    assert result.stdout == ""
+
+
+# --- verbosity ---------------------------------------------------------------------------------------------------
+
+
+def test_verbosity_0_prints_nothing_unless_a_threshold_is_crossed(events):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seably_status", "--max-failed", "5", verbosity=0, stdout=out, stderr=err)
+    assert (out.getvalue(), err.getvalue()) == ("", "")
+
+    with pytest.raises(CommandError) as error:
+        call_command("seably_status", "--max-failed", "0", verbosity=0, stdout=out, stderr=err)
+    assert out.getvalue() == ""
+    assert error.value.returncode == 1
+
+
+@pytest.mark.parametrize("verbosity", [1, 2])
+def test_verbosity_1_and_2_print_the_report(events, verbosity):
+    out = io.StringIO()
+    call_command("seably_status", verbosity=verbosity, stdout=out)
+
+    assert out.getvalue() == run()
+    assert out.getvalue().startswith("Events by status: ")
 
 
 def test_status_counts_every_status(db):

@@ -12,6 +12,7 @@ import importlib
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -90,8 +91,8 @@ class TestChecks:
             "The connection 'default' doesn't exist."
         )
         assert error.hint == (
-            'Configure it in TASKS, e.g. TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}} '
-            'and run its worker, or set PROCESSING to "inline".'
+            'Configure TASKS["default"] with a backend that has workers and run them '
+            '(docs/deploying.md, "Processing in tasks"), or set PROCESSING to "inline".'
         )
 
     def test_a_backend_that_cannot_be_imported_is_e008(self, settings):
@@ -148,55 +149,85 @@ class TestChecks:
 
         assert check_settings() == []
 
-    def test_a_task_that_failed_at_import_is_e009_with_the_reason(self, settings, monkeypatch):
-        settings.SEABLY = TASKS_MODE
-        monkeypatch.setattr(tasks, "process_event_task", None)
-        monkeypatch.setattr(tasks, "task_error", "InvalidTask: Queue 'default' is not valid for backend.")
-
-        (error,) = check_settings()
-
-        assert error.id == "django_seably.E009"
-        assert error.msg.endswith(
-            "cannot run django_seably's task: InvalidTask: Queue 'default' is not valid for backend."
-        )
-
     @pytest.mark.parametrize(
         ("tasks_setting", "expected"),
         [
-            ("{}", 'django_seably.E008 SEABLY["PROCESSING"] is "tasks" but the task backend "default" is not usable'),
+            (
+                "{}",
+                'django_seably.E008 SEABLY["PROCESSING"] is "tasks" but the task backend "default" is not usable: '
+                "The connection 'default' doesn't exist.",
+            ),
             (
                 f"{{'default': {{'BACKEND': {IMMEDIATE!r}, 'QUEUES': ['emails']}}}}",
-                "cannot run django_seably's task: InvalidTask",
+                'django_seably.E009 SEABLY["PROCESSING"] is "tasks" but the task backend "default" '
+                "(ImmediateBackend) cannot run django_seably's task: Queue 'default' is not valid for backend.",
             ),
         ],
     )
     def test_a_bad_configuration_at_import_is_a_check_error_not_a_crash(self, tasks_setting, expected):
-        """In a fresh process, as `manage.py check` meets it: the task cannot be created when the module loads."""
-        script = (
-            "from django.conf import settings\n"
+        """In a fresh process, as `manage.py check` meets it: the module imports, the check says what is wrong."""
+        result = run_python(
             f"settings.TASKS = {tasks_setting}\n"
             "settings.SEABLY = {'PROCESSING': 'tasks'}\n"
             "import django\n"
             "django.setup()\n"
             "from django_seably import tasks\n"
             "from django_seably.checks import check_settings\n"
-            "print('task:', tasks.process_event_task)\n"
-            "print('error:', tasks.task_error)\n"
+            "print('task:', tasks.process_event_task.module_path)\n"
             "for message in check_settings():\n"
             "    print(message.id, message.msg)\n"
         )
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-        env.pop("SEABLY_TEST_DB", None)
-        result = subprocess.run(
-            [sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+
+        assert result.stdout.splitlines() == ["task: django_seably.tasks.process_event_task", expected]
+
+    def test_no_tasks_framework_is_e007(self):
+        """Django 5.2 without the backport: the task's module cannot import, the check says what to install."""
+        result = run_python(
+            "import sys\n"
+            "sys.modules['django.tasks'] = sys.modules['django_tasks'] = None  # neither framework\n"
+            "settings.SEABLY = {'PROCESSING': 'tasks'}\n"
+            "import django\n"
+            "django.setup()\n"
+            "from django_seably.checks import check_settings\n"
+            "for message in check_settings():\n"
+            "    print(message.id, message.msg, message.hint)\n"
         )
 
-        assert result.returncode == 0, result.stderr
-        lines = result.stdout.splitlines()
-        assert lines[0] == "task: None"
-        assert lines[1].startswith("error: Invalid")
-        assert len(lines) == 3
-        assert expected in lines[2]
+        assert result.stdout.splitlines() == [
+            'django_seably.E007 SEABLY["PROCESSING"] is "tasks" but no tasks framework is installed. '
+            'Use Django 6, or install django-tasks (pip install "django-seably[tasks]"), '
+            'or set PROCESSING to "inline".'
+        ]
+
+
+def test_the_app_names_no_task_backend_but_the_frameworks_own():
+    """The app speaks only the tasks framework: no backend, broker or worker of its own choosing in its code."""
+    package = REPO_ROOT / "django_seably"
+    named = re.compile(r"django_tasks_db|django_tasks_rq|django_rq|\brq\b|celery|redis|db_worker", re.IGNORECASE)
+    hits = [
+        f"{path.relative_to(REPO_ROOT)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if named.search(line)
+    ]
+
+    assert hits == []
+
+
+def run_python(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh process on tests.settings (``settings`` imported, Django not set up yet)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env.pop("SEABLY_TEST_DB", None)
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings\n" + script],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 @pytest.mark.django_db
@@ -318,21 +349,39 @@ class TestEnqueueFailure:
         assert "the queue is down" in caplog.text
 
         # The cron line leaves recent events alone: a worker may be about to run them.
-        call_command("seably_reprocess", "--pending", "--older-than", "10", stdout=io.StringIO())
+        call_command("seably_reprocess", "--pending", "--older-than", "10m", stdout=io.StringIO())
         assert WebhookEvent.objects.get().status == "pending"
         WebhookEvent.objects.update(received_at=event.received_at - datetime.timedelta(minutes=11))
-        call_command("seably_reprocess", "--pending", "--older-than", "10", stdout=io.StringIO())
+        call_command("seably_reprocess", "--pending", "--older-than", "10m", stdout=io.StringIO())
 
         event.refresh_from_db()
         assert (event.status, event.attempts) == ("processed", 1)
         assert Certificate.objects.get().event_id == event.pk
         assert received.call_count == 1
 
-    def test_without_a_task_the_log_says_why(self, seably_deliver, monkeypatch, caplog):
-        monkeypatch.setattr(tasks, "process_event_task", None)
-        monkeypatch.setattr(tasks, "task_error", "InvalidTaskBackend: The connection 'default' doesn't exist.")
+    @pytest.mark.parametrize(
+        ("tasks_setting", "reason"),
+        [
+            ({}, "The connection 'default' doesn't exist."),
+            ({"default": {"BACKEND": IMMEDIATE, "QUEUES": ["emails"]}}, "Queue 'default' is not valid for backend."),
+        ],
+    )
+    def test_a_task_the_backend_cannot_take_is_logged_once_and_the_event_waits(
+        self, settings, seably_deliver, seably_endpoint, received, caplog, tasks_setting, reason
+    ):
+        settings.TASKS = tasks_setting
 
-        seably_deliver(certificate_body("SB-1"))
+        with caplog.at_level(logging.DEBUG):
+            response = seably_deliver(certificate_body("SB-1"))
 
-        assert WebhookEvent.objects.get().status == "pending"
-        assert "RuntimeError: InvalidTaskBackend: The connection 'default' doesn't exist." in caplog.text
+        assert (response.status_code, response.json()["status"]) == (200, "accepted")
+        event = WebhookEvent.objects.get()
+        assert (event.status, event.attempts) == ("pending", 0)
+        assert received.call_count == 0
+        (record,) = [record for record in caplog.records if record.levelno >= logging.WARNING]
+        assert (record.name, record.levelno) == ("django_seably.tasks", logging.ERROR)
+        assert record.getMessage() == (
+            f"Could not enqueue Seably event {event.pk}; it stays pending for `seably_reprocess --pending`."
+        )
+        assert reason in caplog.text
+        assert seably_endpoint.token not in caplog.text

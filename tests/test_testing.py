@@ -449,3 +449,92 @@ def test_the_example_projects_tests_pass():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1].startswith("5 passed")
+
+
+# The project's settings name a real database file holding rows that would collide with
+# what the tests create (a user "admin", an endpoint "test"): the fixtures alone, without a
+# django_db marker, must put the test on pytest-django's test database and leave the file as is.
+_REAL_DATABASE_SETTINGS = """
+    from project_settings import *  # noqa: F403
+
+    import pathlib
+
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(pathlib.Path(__file__).resolve().parent / "real.sqlite3"),
+        }
+    }
+"""
+
+_REAL_DATABASE_TESTS = """
+    import pytest
+    from django.contrib.auth.models import User
+
+    from django_seably.models import Endpoint, WebhookEvent
+    from django_seably.testing import certificate_body
+
+
+    def test_without_a_marker(seably_deliver):
+        User.objects.create(username="admin", email="learner@example.com")
+
+        assert seably_deliver(certificate_body()).json()["status"] == "accepted"
+        assert list(Endpoint.objects.values_list("name", flat=True)) == ["test"]
+        assert WebhookEvent.objects.count() == 1
+
+
+    def test_the_endpoint_alone(seably_endpoint):
+        assert User.objects.count() == 0
+        assert Endpoint.objects.get() == seably_endpoint
+
+
+    @pytest.mark.django_db(transaction=True)
+    def test_transactional(seably_deliver):
+        from django.db import connection
+
+        User.objects.create(username="admin")
+
+        assert seably_deliver(certificate_body()).json()["status"] == "accepted"
+        assert connection.in_atomic_block is False  # a TransactionTestCase: no wrapping transaction
+        assert WebhookEvent.objects.count() == 1
+"""
+
+
+def test_the_fixtures_alone_use_the_test_database_not_the_real_one(project: pytest.Pytester):
+    _write_project(project, **{"real_settings.py": _REAL_DATABASE_SETTINGS, "test_crew.py": _REAL_DATABASE_TESTS})
+    real = project.path / "real.sqlite3"
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DJANGO_SETTINGS_MODULE": "real_settings",
+        "PYTHONPATH": os.pathsep.join([str(project.path), str(root)]),
+    }
+    setup = (
+        "import django\n"
+        "django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "from django.contrib.auth.models import User\n"
+        "from django_seably.testing import create_endpoint\n"
+        "User.objects.create(username='admin')\n"
+        "create_endpoint('test')\n"
+    )
+    subprocess.run([sys.executable, "-c", setup], cwd=project.path, env=env, check=True, timeout=120)
+    before = real.read_bytes()
+
+    # Apart: pytest-django sets a test database up only if some selected test declares it.
+    for selection, passed in [("not transactional", 2), ("transactional", 1)]:
+        result = project.runpytest_subprocess(
+            "--ds=real_settings",
+            "-k",
+            selection,
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            *_plugin_args(),
+            timeout=300,
+        )
+
+        result.assert_outcomes(passed=passed)
+        assert real.read_bytes() == before

@@ -8,5 +8,6 @@ from __future__ import annotations
 from django_seably.checks.database import check_database
 from django_seably.checks.deployment import check_deployment
 from django_seably.checks.settings import check_settings
+from django_seably.checks.urls import check_urls
 
-__all__ = ["check_database", "check_deployment", "check_settings"]
+__all__ = ["check_database", "check_deployment", "check_settings", "check_urls"]

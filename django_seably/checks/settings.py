@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
@@ -235,16 +236,29 @@ def _check_linkable_users(path: object) -> list[CheckMessage]:
 
 def _check_health_thresholds(config: dict[str, Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for key, unit, check_id in (
-        ("HEALTH_MAX_PENDING_AGE", "minutes", "django_seably.E031"),
-        ("HEALTH_MAX_FAILED", "failed events", "django_seably.E032"),
+    for key, check_id, example in (
+        ("HEALTH_MAX_PENDING_AGE", "django_seably.E031", "datetime.timedelta(hours=1)"),
+        ("HEALTH_MAX_SILENCE", "django_seably.E034", "datetime.timedelta(days=1)"),
     ):
         value = config.get(key)
-        if key in config and value is not None and not _is_count(value):
-            errors.append(
-                Error(
-                    f'SEABLY["{key}"] must be None or an int of 0 or more ({unit}), not {value!r}.',
-                    id=check_id,
-                )
+        if value is None or (isinstance(value, datetime.timedelta) and value >= datetime.timedelta()):
+            continue
+        if _is_count(value):
+            # Before durations carried their unit, HEALTH_MAX_PENDING_AGE was in minutes.
+            example = f"datetime.timedelta(minutes={value})"
+        errors.append(
+            Error(
+                f'SEABLY["{key}"] must be None or a datetime.timedelta of 0 or more, not {value!r}.',
+                hint=f'A duration carries its unit: e.g. "{key}": {example}.',
+                id=check_id,
             )
+        )
+    value = config.get("HEALTH_MAX_FAILED")
+    if value is not None and not _is_count(value):
+        errors.append(
+            Error(
+                f'SEABLY["HEALTH_MAX_FAILED"] must be None or an int of 0 or more (failed events), not {value!r}.',
+                id="django_seably.E032",
+            )
+        )
     return errors

@@ -11,14 +11,12 @@ from django.core.checks import Warning as CheckWarning
 def check_tasks() -> list[CheckMessage]:
     """Check that the tasks framework can run our task, in the order an operator would fix things.
 
-    The task names its backend (``"default"``) and queue (``"default"``); both are
-    looked up again here rather than trusted from import time, since TASKS may
-    differ by now (tests, a management command with other settings).
+    The task is validated here, against TASKS as it is now, rather than when
+    its module was imported (see django_seably.tasks.Task).
     """
-    from django_seably import tasks
-
-    task = tasks.process_event_task
-    if task is None and not tasks.task_error:
+    try:
+        from django_seably import tasks
+    except ImportError:  # only for want of a framework: the module imports whatever TASKS says
         return [
             Error(
                 'SEABLY["PROCESSING"] is "tasks" but no tasks framework is installed.',
@@ -27,41 +25,38 @@ def check_tasks() -> list[CheckMessage]:
                 id="django_seably.E007",
             )
         ]
-    assert tasks.framework is not None  # a task or its error implies a framework
-    alias = task.backend if task is not None else tasks.framework.DEFAULT_TASK_BACKEND_ALIAS
-    queue = task.queue_name if task is not None else tasks.framework.DEFAULT_TASK_QUEUE_NAME
+    task = tasks.process_event_task
     try:
-        backend = tasks.framework.task_backends[alias]
+        backend = task.get_backend()
     except Exception as error:
         return [
             Error(
-                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is not usable: {error}',
-                hint=f'Configure it in TASKS, e.g. TASKS = {{"{alias}": {{"BACKEND": '
-                '"django_tasks_db.DatabaseBackend"}} and run its worker, or set PROCESSING to "inline".',
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is not usable: {error}',
+                hint=f'Configure TASKS["{task.backend}"] with a backend that has workers and run them '
+                '(docs/deploying.md, "Processing in tasks"), or set PROCESSING to "inline".',
                 id="django_seably.E008",
             )
         ]
     try:
-        if task is None:
-            raise ValueError(tasks.task_error)
         backend.validate_task(task)
     except Exception as error:
         return [
             Error(
-                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" '
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" '
                 f"({type(backend).__name__}) cannot run django_seably's task: {error}",
                 hint="The task is a synchronous module-level function with the default priority on the queue "
-                f'"{queue}": add "{queue}" to TASKS["{alias}"]["QUEUES"] (or leave QUEUES out).',
+                f'"{task.queue_name}": add "{task.queue_name}" to TASKS["{task.backend}"]["QUEUES"] '
+                "(or leave QUEUES out).",
                 id="django_seably.E009",
             )
         ]
     if _is_dummy(backend):
         return [
             CheckWarning(
-                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{alias}" is the DummyBackend, '
+                f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the DummyBackend, '
                 "which stores tasks and never runs them: events stay pending.",
-                hint="Fine in tests. Elsewhere configure a backend that runs tasks (e.g. django-tasks-db and its "
-                "db_worker, or the ImmediateBackend), or process events with `seably_reprocess --pending`.",
+                hint="Fine in tests. Elsewhere configure a backend with workers (docs/deploying.md, "
+                '"Processing in tasks"), or process events with `seably_reprocess --pending`.',
                 id="django_seably.W010",
             )
         ]
@@ -82,15 +77,13 @@ def _is_dummy(backend: object) -> bool:
 
 def check_task_backend_runs_elsewhere() -> list[CheckMessage]:
     """Warn when "tasks" processing runs in the request after all (the DummyBackend is check W010)."""
-    from django_seably import tasks
-
-    task = tasks.process_event_task
-    if task is None or tasks.framework is None:
-        return []  # E007-E009 say what is wrong
     try:
-        backend = tasks.framework.task_backends[task.backend]
+        from django_seably import tasks
+
+        task = tasks.process_event_task
+        backend = task.get_backend()
     except Exception:
-        return []
+        return []  # E007-E009 say what is wrong
     if not _is_immediate(backend):
         return []
     return [
@@ -98,7 +91,7 @@ def check_task_backend_runs_elsewhere() -> list[CheckMessage]:
             f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the ImmediateBackend, '
             "which runs each task in the request that enqueues it: processing is inline after all, "
             "with the cost of a task.",
-            hint='Use a backend with workers (e.g. django-tasks-db and its db_worker), or set PROCESSING to "inline".',
+            hint='Use a backend with workers (docs/deploying.md, "Processing in tasks"), or set PROCESSING to "inline".',
             id="django_seably.W014",
         )
     ]

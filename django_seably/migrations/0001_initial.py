@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import django_seably.linking
+import django_seably.expressions
 from django.conf import settings
 from django.db import migrations, models
 
@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='certificate',
-            index=models.Index(django_seably.linking.AsciiLower('learner_email'), name='seably_cert_email_key'),
+            index=models.Index(django_seably.expressions.AsciiLower('learner_email'), name='seably_cert_email_key'),
         ),
         migrations.AddIndex(
             model_name='certificate',

@@ -9,21 +9,30 @@ with the signals sent. Importing a file twice, or a body Seably has delivered
 already, only counts duplicates.
 
 Files are read as bytes, a line at a time (JSON Lines) or up to
-``MAX_BODY_SIZE`` (one body), so memory stays flat however big a file is.
+``MAX_BODY_SIZE`` (one body), so memory stays flat however big a file is. Only
+regular files are read: not a symbolic link unless ``--follow-symlinks`` (a link
+to /etc/passwd must not become an event anyone with admin access can read), and
+never a FIFO, a device or a directory, which may never end.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
+from django.utils.translation import ngettext
 
+from django_seably.batching import Progress
 from django_seably.conf import seably_settings
+from django_seably.management.commands.seably_endpoint import endpoint_named
 from django_seably.models import Endpoint, WebhookEvent
 from django_seably.processing import receive
 
@@ -48,6 +57,11 @@ class _Counts:
     failed: int = 0
     too_large: int = 0
     unreadable: int = 0
+    refused: int = 0
+
+
+class Refused(Exception):
+    """A file this command does not read (a link, a FIFO, a device, a directory); the message says why."""
 
 
 class Command(BaseCommand):
@@ -67,47 +81,74 @@ class Command(BaseCommand):
             f"auto (default): jsonl for {', '.join(JSON_LINES_SUFFIXES)} files and for files whose first line is "
             "a whole JSON object followed by more lines; json otherwise.",
         )
+        parser.add_argument(
+            "--follow-symlinks",
+            action="store_true",
+            help="Read a FILE that is a symbolic link to a regular file (refused otherwise).",
+        )
         parser.add_argument("files", nargs="+", metavar="FILE", help="Files to import, in this order.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         endpoint = _endpoint(options["endpoint"])
+        self.progress = Progress.of(self, options)
         counts = _Counts()
         for name in options["files"]:
             path = Path(name)
             try:
-                with path.open("rb") as file:
+                with open_regular_file(path, follow_symlinks=options["follow_symlinks"]) as file:
                     if _is_json_lines(path, file, options["format"]):
                         self._import_lines(endpoint, path, file, counts)
                     else:
                         self._import_file(endpoint, path, file, counts)
+            except Refused as error:
+                counts.refused += 1
+                self.progress.problem(f"{name}: {error}: skipped.")
             except OSError as error:
                 counts.unreadable += 1
-                self.stderr.write(f"{name}: cannot be read ({error.strerror or error}): skipped.")
-        total = counts.accepted + counts.duplicates + counts.invalid
-        files = len(options["files"])
-        self.stdout.write(
-            f"Imported {total:,} bod{'y' if total == 1 else 'ies'} from {files} file{_s(files)} "
-            f"into {endpoint.name!r}: {counts.accepted:,} accepted ({counts.processed:,} processed, "
-            f"{counts.failed:,} failed, {counts.accepted - counts.processed - counts.failed:,} pending), "
-            f"{counts.duplicates:,} duplicate{_s(counts.duplicates)}, {counts.invalid:,} invalid."
-        )
+                self.progress.problem(f"{name}: cannot be read ({error.strerror or error}): skipped.")
+        self.progress.summary(self._summary(endpoint, counts, len(options["files"])))
         problems = []
         if counts.unreadable:
-            problems.append(f"{counts.unreadable} file{_s(counts.unreadable)} could not be read")
+            problems.append(
+                ngettext("%(count)s file could not be read", "%(count)s files could not be read", counts.unreadable)
+                % {"count": counts.unreadable}
+            )
+        if counts.refused:
+            problems.append(
+                ngettext("%(count)s file was refused", "%(count)s files were refused", counts.refused)
+                % {"count": counts.refused}
+            )
         if counts.too_large:
-            problems.append(f"{counts.too_large} bod{'y was' if counts.too_large == 1 else 'ies were'} too large")
+            problems.append(
+                ngettext("%(count)s body was too large", "%(count)s bodies were too large", counts.too_large)
+                % {"count": counts.too_large}
+            )
         if problems:
             raise CommandError(f"Not everything was imported: {' and '.join(problems)} (see above).")
+
+    def _summary(self, endpoint: Endpoint, counts: _Counts, files: int) -> str:
+        total = counts.accepted + counts.duplicates + counts.invalid
+        bodies = ngettext("%(count)s body", "%(count)s bodies", total) % {"count": f"{total:,}"}
+        in_files = ngettext("%(count)s file", "%(count)s files", files) % {"count": f"{files:,}"}
+        duplicates = ngettext("%(count)s duplicate", "%(count)s duplicates", counts.duplicates) % {
+            "count": f"{counts.duplicates:,}"
+        }
+        pending = counts.accepted - counts.processed - counts.failed
+        return (
+            f"Imported {bodies} from {in_files} into {endpoint.name!r}: {counts.accepted:,} accepted "
+            f"({counts.processed:,} processed, {counts.failed:,} failed, {pending:,} pending), "
+            f"{duplicates}, {counts.invalid:,} invalid."
+        )
 
     def _import_file(self, endpoint: Endpoint, path: Path, file: IO[bytes], counts: _Counts) -> None:
         limit = seably_settings.MAX_BODY_SIZE
         raw = file.read(limit + 1)
         if len(raw) > limit:
             counts.too_large += 1
-            self.stderr.write(f"{path}: Body is larger than {limit} bytes (MAX_BODY_SIZE): skipped.")
+            self.progress.problem(f"{path}: Body is larger than {limit} bytes (MAX_BODY_SIZE): skipped.")
             return
         if not raw.strip():
-            self.stderr.write(f"{path}: empty: skipped.")
+            self.progress.problem(f"{path}: empty: skipped.")
             return
         self._receive(endpoint, raw, str(path), counts)
 
@@ -116,17 +157,17 @@ class Command(BaseCommand):
         for number, line in _lines(file, seably_settings.MAX_BODY_SIZE):
             read = number
             if number % PROGRESS_EVERY == 0:
-                self.stdout.write(f"{path}: {number:,} lines read.")
+                self.progress.step(f"{path}: {number:,} lines read.")
             if line is None:
                 counts.too_large += 1
-                self.stderr.write(
+                self.progress.problem(
                     f"{path}:{number}: Body is larger than {seably_settings.MAX_BODY_SIZE} bytes (MAX_BODY_SIZE): "
                     "skipped."
                 )
             elif line.strip():
                 self._receive(endpoint, line, f"{path}:{number}", counts)
         if read >= PROGRESS_EVERY and read % PROGRESS_EVERY:
-            self.stdout.write(f"{path}: {read:,} lines read.")
+            self.progress.step(f"{path}: {read:,} lines read.")
 
     def _receive(self, endpoint: Endpoint, raw: bytes, where: str, counts: _Counts) -> None:
         try:
@@ -138,7 +179,7 @@ class Command(BaseCommand):
             ) from error
         if not delivery.body.is_valid:
             counts.invalid += 1
-            self.stderr.write(f"{where}: {delivery.body.error} Stored as invalid event #{delivery.event.pk}.")
+            self.progress.problem(f"{where}: {delivery.body.error} Stored as invalid event #{delivery.event.pk}.")
         elif not delivery.is_new:
             counts.duplicates += 1
         else:
@@ -147,18 +188,56 @@ class Command(BaseCommand):
                 counts.processed += 1
             elif delivery.event.status == Status.FAILED:
                 counts.failed += 1
-                self.stderr.write(f"{where}: event #{delivery.event.pk} failed (see its last_error).")
+                self.progress.problem(f"{where}: event #{delivery.event.pk} failed (see its last_error).")
 
 
 def _endpoint(name: str) -> Endpoint:
-    endpoint = Endpoint.objects.filter(name=name).first()
-    if endpoint is None:
-        known = ", ".join(Endpoint.objects.values_list("name", flat=True)) or "none yet"
-        raise CommandError(f"No endpoint named {name!r} (endpoints: {known}).")
+    endpoint = endpoint_named(name)
     if not endpoint.is_active:
         # The view answers 404 for it: nothing Seably sends there is stored.
         raise CommandError(f"Endpoint {name!r} is inactive: Seably's deliveries to it are refused. Activate it first.")
     return endpoint
+
+
+#: What ``stat`` says a file that is not a regular one is.
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def open_regular_file(path: Path, *, follow_symlinks: bool) -> IO[bytes]:
+    """Open ``path`` for reading if it is a regular file (through a symbolic link only if allowed).
+
+    The check is made on the opened file itself (``fstat``), so the file cannot be
+    swapped between a check and the read. Opening does not block on a FIFO without
+    a writer (``O_NONBLOCK``, which changes nothing for a regular file). Raise
+    Refused, or OSError when the file cannot be opened.
+    """
+    if not follow_symlinks and path.is_symlink():
+        raise Refused("is a symbolic link, not read without --follow-symlinks")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow_symlinks:  # it became a link since the check above
+            raise Refused("is a symbolic link, not read without --follow-symlinks") from None
+        raise
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+            raise Refused(f"is {kind}, not a regular file: only regular files are imported")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _is_json_lines(path: Path, file: IO[bytes], chosen: str) -> bool:
@@ -205,7 +284,3 @@ def _lines(file: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:
             yield number, None
             continue
         yield number, body
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

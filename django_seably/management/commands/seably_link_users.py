@@ -17,8 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import ngettext
 
 from django_seably import linking
+from django_seably.batching import Progress, id_batches
 from django_seably.conf import seably_settings
 from django_seably.models import Certificate
 
@@ -55,29 +57,43 @@ class Command(BaseCommand):
         certificates = Certificate.objects.all() if recheck else Certificate.objects.filter(user__isnull=True)
         if not recheck:
             certificates = certificates.exclude(learner_email="")
+        progress = Progress.of(self, options)
         seen = changed = 0
-        after: Any = None
-        while True:
-            batch = certificates.order_by("pk")
-            if after is not None:
-                batch = batch.filter(pk__gt=after)
-            pks = list(batch.values_list("pk", flat=True)[:batch_size])
-            if not pks:
-                break
+        for pks in id_batches(certificates, batch_size=batch_size):
             in_batch = Certificate.objects.filter(pk__in=pks)
             changed += linking.relink_certificates(in_batch) if recheck else linking.link_unlinked(in_batch)
             seen += len(pks)
-            after = pks[-1]
-        plural = "" if seen == 1 else "s"
+            progress.step(
+                ngettext(
+                    "Checked %(count)s certificate so far (up to id %(id)s), changed %(changed)s.",
+                    "Checked %(count)s certificates so far (up to id %(id)s), changed %(changed)s.",
+                    seen,
+                )
+                % {"count": f"{seen:,}", "id": pks[-1], "changed": f"{changed:,}"}
+            )
+        values = {"count": f"{seen:,}", "changed": f"{changed:,}", "left": f"{seen - changed:,}"}
         if recheck:
-            self.stdout.write(f"Checked {seen} certificate{plural}; changed the user of {changed}.")
+            progress.summary(
+                ngettext(
+                    "Checked %(count)s certificate; changed the user of %(changed)s.",
+                    "Checked %(count)s certificates; changed the user of %(changed)s.",
+                    seen,
+                )
+                % values
+            )
         else:
-            self.stdout.write(
-                f"Linked {changed} of {seen} certificate{plural} without a user; "
-                f"{seen - changed} left unlinked (no user, or several users, with the learner's email)."
+            progress.summary(
+                ngettext(
+                    "Linked %(changed)s of %(count)s certificate without a user; %(left)s left unlinked "
+                    "(no user, or several users, with the learner's email).",
+                    "Linked %(changed)s of %(count)s certificates without a user; %(left)s left unlinked "
+                    "(no user, or several users, with the learner's email).",
+                    seen,
+                )
+                % values
             )
         if not seably_settings.LINK_USERS:
-            self.stdout.write(
+            progress.summary(
                 'SEABLY["LINK_USERS"] is off: new certificates are not linked, and the API\'s '
                 '"my certificates" list answers 404.'
             )

@@ -1,3 +1,5 @@
+"""``seably_reprocess``: process stored events again, each in a transaction of its own, a batch per query."""
+
 from __future__ import annotations
 
 import datetime
@@ -5,9 +7,12 @@ from collections import Counter
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 
+from django_seably.batching import Progress, batches
+from django_seably.durations import SYNTAX, duration_argument
 from django_seably.models import WebhookEvent
 from django_seably.processing import process_event
 
@@ -15,6 +20,9 @@ Status = WebhookEvent.Status
 
 #: Events loaded per query: memory stays flat however many events there are.
 BATCH_SIZE = 500
+
+#: Failed events named on stderr; the rest are counted.
+FAILED_SHOWN = 10
 
 
 class Command(BaseCommand):
@@ -35,9 +43,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--older-than",
-            type=int,
-            metavar="MINUTES",
-            help="Only events received at least this many minutes ago (leaves work a worker may be doing).",
+            type=duration_argument,
+            metavar="DURATION",
+            help=f"Only events received at least this long ago, to leave work a worker may be doing: {SYNTAX}.",
         )
         parser.add_argument(
             "--max-attempts",
@@ -67,25 +75,45 @@ class Command(BaseCommand):
                 status=Status.FAILED, attempts__lt=max_attempts
             )
         events = WebhookEvent.objects.filter(selected | Q(pk__in=ids))
-        if options["older_than"] is not None:
-            if options["older_than"] < 0:
-                raise CommandError("--older-than must be 0 or more minutes.")
-            cutoff = timezone.now() - datetime.timedelta(minutes=options["older_than"])
-            events = events.filter(received_at__lte=cutoff)
-        # Each event in a transaction of its own (process_event): one event's on_commit
-        # callbacks never wait for, or depend on, another's.
-        outcomes: Counter[str] = Counter(process_event(event) for event in _in_batches(events))
+        older_than: datetime.timedelta | None = options["older_than"]
+        if older_than is not None:
+            events = events.filter(received_at__lte=timezone.now() - older_than)
+        progress = Progress.of(self, options)
+        outcomes: Counter[str] = Counter()
+        failed: list[int] = []
+        for batch in batches(events, batch_size=BATCH_SIZE):
+            for event in batch:
+                # Each event in a transaction of its own (process_event): one event's on_commit
+                # callbacks never wait for, or depend on, another's.
+                outcome = process_event(event)
+                outcomes[outcome] += 1
+                if outcome == "failed":
+                    failed.append(event.pk)
+            done = sum(outcomes.values())
+            progress.step(
+                ngettext(
+                    "Reprocessed %(count)s event so far (up to id %(id)s).",
+                    "Reprocessed %(count)s events so far (up to id %(id)s).",
+                    done,
+                )
+                % {"count": f"{done:,}", "id": batch[-1].pk}
+            )
         total = sum(outcomes.values())
-        summary = ", ".join(f"{outcomes[name]} {name}" for name in ("processed", "failed", "invalid", "skipped"))
-        self.stdout.write(f"Reprocessed {total} event{'s' if total != 1 else ''}: {summary}.")
-
-
-def _in_batches(events: QuerySet[WebhookEvent]) -> Any:
-    """Yield events in id order, a batch per query, without holding a cursor open while processing."""
-    last_id = 0
-    while True:
-        batch = list(events.filter(pk__gt=last_id).order_by("pk")[:BATCH_SIZE])
-        yield from batch
-        if len(batch) < BATCH_SIZE:
-            return
-        last_id = batch[-1].pk
+        summary = ", ".join(f"{outcomes[name]:,} {name}" for name in ("processed", "failed", "invalid", "skipped"))
+        progress.summary(
+            ngettext("Reprocessed %(count)s event: %(summary)s.", "Reprocessed %(count)s events: %(summary)s.", total)
+            % {"count": f"{total:,}", "summary": summary}
+        )
+        if failed:
+            # An error at every verbosity: cron mails it.
+            shown = ", ".join(f"#{pk}" for pk in failed[:FAILED_SHOWN]) + (
+                ", ..." if len(failed) > FAILED_SHOWN else ""
+            )
+            progress.problem(
+                ngettext(
+                    "%(count)s event failed again (%(ids)s): see its last_error.",
+                    "%(count)s events failed again (%(ids)s): see their last_error.",
+                    len(failed),
+                )
+                % {"count": f"{len(failed):,}", "ids": shown}
+            )

@@ -1,0 +1,10 @@
+"""A project's URLconf that forgot ``include("django_seably.urls")``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]
