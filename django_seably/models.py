@@ -16,12 +16,6 @@ from django_seably.payloads import is_storable_text
 from django_seably.redact import looks_like_token, mask_token
 from django_seably.upsert import upsert
 
-#: Past this many rows a count is not worth its cost (``COUNT(*)`` reads every row, on
-#: every page view): lists and the overview show "about N" or "N+" instead. The one
-#: threshold for every count the app shows.
-EXACT_COUNT_LIMIT = 10_000
-
-
 def generate_token() -> str:
     """Return a new endpoint token: 32 random bytes, url-safe (43 characters), shaped like a token.
 
