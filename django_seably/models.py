@@ -16,6 +16,7 @@ from django_seably.payloads import is_storable_text
 from django_seably.redact import looks_like_token, mask_token
 from django_seably.upsert import upsert
 
+
 def generate_token() -> str:
     """Return a new endpoint token: 32 random bytes, url-safe (43 characters), shaped like a token.
 
