@@ -1,4 +1,4 @@
-"""Webhook bodies for the benchmarks: Seably's, shaped like ``shared/samples/certificate_created_flat.json``; Stripe's."""
+"""Webhook bodies for the benchmarks: Seably's (``django_seably.testing.certificate_body``, fixed values); Stripe's."""
 
 from __future__ import annotations
 
@@ -7,33 +7,24 @@ import hmac
 import json
 from typing import Any
 
+from django_seably.testing import certificate_body
+
 #: Placeholder that the wrk script replaces with a new certificate id per request.
 ID_PLACEHOLDER = "@ID@"
 
 
 def certificate(seably_id: str, **extra: Any) -> dict[str, Any]:
-    """Return a realistic ``certificate.created`` body (about 500 bytes as JSON)."""
-    return {
-        "event": "certificate.created",
-        "payload": {
-            "data": {
-                "type": "certificate",
-                "id": seably_id,
-                "created_at": "2026-11-02T09:14:05Z",
-                "valid_until": "2028-11-02",
-                "url": f"https://www.seably.com/certificates/{seably_id}",
-                "user": {
-                    "id": 7311,
-                    "email": "ingrid.solberg@example.com",
-                    "first_name": "Ingrid",
-                    "last_name": "Solberg",
-                },
-                "course": {"id": 118, "name": "Enclosed Space Entry", "version": 3},
-                "score": 92,
-                **extra,
-            }
-        },
-    }
+    """Return a realistic ``certificate.created`` body (about 500 bytes as JSON): the package's own, with fixed values."""
+    return certificate_body(
+        seably_id,
+        learner_email="ingrid.solberg@example.com",
+        learner_name="Ingrid Solberg",
+        course_title="Enclosed Space Entry",
+        issued_at="2026-11-02T09:14:05Z",
+        expires_at="2028-11-02",
+        score=92,
+        **extra,
+    )
 
 
 def encode(body: dict[str, Any]) -> bytes:

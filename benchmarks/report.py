@@ -1,4 +1,4 @@
-"""Judge the results against the targets (issue 12); print them; write docs/performance.md and docs/performance.png."""
+"""Judge the results against the targets (issue 21); print them; write docs/performance.md and docs/performance.png."""
 
 from __future__ import annotations
 
@@ -9,12 +9,23 @@ from typing import Any
 MiB = 1024 * 1024
 NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
+#: Ours / reference, requests per second (median of rounds), per scenario: issue 21's targets.
+REFERENCE_RATIO = {"new": 0.5, "duplicate": 0.7}
+#: Ours against dj-stripe on every figure: requests/s ours / theirs, and p50 latency theirs / ours.
+DJSTRIPE_FACTOR = 3.0
+
 #: (key, what, target as text, test)
 TARGETS = {
-    "new": ("new `certificate.created`, ours / reference req/s (median of rounds)", "≥ 0.80"),
-    "duplicate": ("duplicates, ours / reference req/s (median of rounds)", "≥ 0.90"),
-    "djstripe_new": ("new events, ours / dj-stripe: req/s ratio; p50 ms ours vs dj-stripe", "ahead on both"),
-    "djstripe_duplicate": ("duplicates, ours / dj-stripe: req/s ratio; p50 ms ours vs dj-stripe", "ahead on both"),
+    "new": ("new `certificate.created`, ours / reference req/s (median of rounds)", f"≥ {REFERENCE_RATIO['new']}"),
+    "duplicate": ("duplicates, ours / reference req/s (median of rounds)", f"≥ {REFERENCE_RATIO['duplicate']}"),
+    "djstripe_new": (
+        "new events against dj-stripe: req/s ours / theirs; p50 ms ours vs theirs",
+        f"≥ {DJSTRIPE_FACTOR:g}x on both",
+    ),
+    "djstripe_duplicate": (
+        "duplicates against dj-stripe: req/s ours / theirs; p50 ms ours vs theirs",
+        f"≥ {DJSTRIPE_FACTOR:g}x on both",
+    ),
     "errors": ("answers not 2xx (or failed), all rounds and receivers; rows added match the answers", "0; match"),
     "statements_new": ("SQL statements, new certificate event", "≤ 8"),
     "statements_duplicate": ("SQL statements, duplicate", "≤ 4"),
@@ -36,7 +47,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
 
     for db, phase in results["databases"].items():
-        for key, limit in (("new", 0.8), ("duplicate", 0.9)) if "load" in phase else ():
+        for key, limit in REFERENCE_RATIO.items() if "load" in phase else ():
             summary = phase["load"]["scenarios"][key]
             ratio = summary["median_ratio"]
             add(key, db, f"{ratio:.2f}", ratio >= limit)
@@ -45,7 +56,12 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 ours = summary["targets"]["ours"]
                 rps = summary["other_ratios"]["dj-stripe"]
                 p50 = (ours["median_p50_ms"], stripe["median_p50_ms"])
-                add(f"djstripe_{key}", db, f"{rps:.2f}; {p50[0]:.2f} vs {p50[1]:.2f} ms", rps > 1 and p50[0] < p50[1])
+                add(
+                    f"djstripe_{key}",
+                    db,
+                    f"{rps:.2f}; {p50[0]:.2f} vs {p50[1]:.2f} ms",
+                    rps >= DJSTRIPE_FACTOR and p50[1] >= DJSTRIPE_FACTOR * p50[0],
+                )
         if "load" in phase:
             problems = [p for summary in phase["load"]["scenarios"].values() for p in summary["problems"]]
             errors = sum(
@@ -103,7 +119,7 @@ def _mark(passed: bool | None) -> str:
 
 
 def text_summary(results: dict[str, Any]) -> str:
-    lines = ["Summary (targets of issue 12)"]
+    lines = ["Summary (targets of issue 21)"]
     for row in evaluate(results):
         mark = {True: "pass", False: "FAIL", None: "info"}[row["passed"]]
         note = f"  ({row['note']})" if row["note"] else ""
@@ -260,6 +276,43 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
             out += _table([*header, f"ours / {reference}", "load avg"], rows)
             for name, value in summary["other_ratios"].items():
                 out += [f"Median ratio ours / {name}: {value:.2f}.", ""]
+    cpu_rows = []
+    for db, phase in dbs.items():
+        for scenario, summary in phase["load"]["scenarios"].items():
+            targets = summary["targets"]
+            if not all("median_worker_cpu_ms" in target for target in targets.values()):
+                continue
+            ours, reference = (targets[name]["median_worker_cpu_ms"] for name in ("ours", summary["reference"]))
+            stripe = targets.get("dj-stripe", {}).get("median_worker_cpu_ms")
+            cpu_rows.append(
+                [
+                    NAMES[db],
+                    scenario,
+                    f"{ours:.2f}",
+                    f"{reference:.2f}",
+                    f"{1000 * (ours - reference):.0f}",
+                    f"{stripe:.2f}" if stripe is not None else "",
+                ]
+            )
+    if cpu_rows:
+        out += ["### Where the time goes", ""]
+        out += _table(
+            ["database", "deliveries", "ours CPU ms", "reference CPU ms", "ours - reference µs", "dj-stripe CPU ms"],
+            cpu_rows,
+        )
+        out += [
+            "Worker CPU per request, medians of the rounds: where the cores are the limit, requests/s follow it."
+            " What ours spends beyond the reference (`python -m benchmarks.profile` shows it function by function):"
+            " Django's ORM compiling each statement (the token lookup, the event's and the certificate's"
+            " `INSERT ... ON CONFLICT` values, the claim's conditional `UPDATE`), building model instances and"
+            " converting their fields, and sending the signals; the reference writes its 8 statements by hand"
+            " on a raw cursor. Waiting is not in these figures: on SQLite a worker spends about half its wall time"
+            " in COMMIT (the WAL written and synced), the reference's too, and each new event of ours writes"
+            " more index pages there (5 secondary indexes on events, 6 on certificates, each named in"
+            " `models.py` with the query it serves; the reference has none). That is the price of plain Django"
+            " code and of the admin's and the API's queries, reported rather than bent for the targets.",
+            "",
+        ]
     out += [
         "## SQL statements per delivery",
         "",
@@ -367,7 +420,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     colors = {"ours": "#1f77b4", "reference": "#9e9e9e", "dj-stripe": "#635bff"}
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.6), dpi=110)
     titles = {"new": "New certificate.created (inline, no receivers)", "duplicate": "Duplicates (same body again)"}
-    limits = {"new": 0.8, "duplicate": 0.9}
+    limits = REFERENCE_RATIO
     for axis, scenario in zip(axes, ("new", "duplicate"), strict=True):
         names = list(next(iter(dbs.values()))["load"]["scenarios"][scenario]["targets"])
         width = 0.8 / len(names)
@@ -387,10 +440,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
             ratio = summary["median_ratio"]
             top = max(max(r["rps"] for r in t["runs"]) for t in summary["targets"].values())
             stripe = summary["other_ratios"].get("dj-stripe")
-            ok = ratio >= limits[scenario] and (stripe is None or stripe > 1)
+            ok = ratio >= limits[scenario] and (stripe is None or stripe >= DJSTRIPE_FACTOR)
             axis.annotate(
                 f"ours / {summary['reference']}: {ratio:.2f}\n(target ≥ {limits[scenario]:.1f})"
-                + (f"\nours / dj-stripe: {stripe:.2f}\n(target > 1)" if stripe is not None else ""),
+                + (f"\nours / dj-stripe: {stripe:.2f}\n(target ≥ {DJSTRIPE_FACTOR:g})" if stripe is not None else ""),
                 (position, top),
                 xytext=(0, 6),
                 textcoords="offset points",

@@ -96,6 +96,6 @@ def measure(count: int, tag: str, env: dict[str, str], timeout: float) -> dict[s
         events_per_second=count / result["seconds"] if not result["timed_out"] else None,
         ok=result["returncode"] == 0
         and failed_after == 0
-        and f"Reprocessed {count} events: {count} processed" in result["output"],
+        and f"Reprocessed {count:,} events: {count:,} processed" in result["output"],
     )
     return result

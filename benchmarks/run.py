@@ -618,6 +618,11 @@ def main(argv: list[str] | None = None) -> int:
         results["changed_during_run"] = True
         log("note: django_seably changed in the working tree during the run; the snapshot from the start was measured")
 
+    # Kept, so that the report can be written again without measuring again.
+    kept = Path(tempfile.gettempdir()) / "seably-bench-results.json"
+    kept.write_text(json.dumps(results, indent=1, default=str))
+    log(f"results: {kept}")
+
     from benchmarks import report
 
     log("\n" + report.text_summary(results))

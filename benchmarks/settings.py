@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from benchmarks.databases import database
 from example_project.settings import *  # noqa: F403
 
 DEBUG = False
@@ -30,35 +31,12 @@ INSTALLED_APPS = [
     "benchmarks.reference",
 ]
 
-# Persistent connections, as a deployment would run: without them every request
-# pays a connection (a backend fork on PostgreSQL), the same for both targets,
-# which would hide the difference between them. Stricter for us, not laxer.
-CONN_MAX_AGE = int(os.environ.get("BENCH_CONN_MAX_AGE", "600"))
-
-if os.environ.get("BENCH_DB", "sqlite") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("BENCH_PG_NAME", "seably_bench"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "CONN_MAX_AGE": CONN_MAX_AGE,
-        }
-    }
-    if os.environ.get("BENCH_PG_PREPARED"):
-        # ``--pg-prepared``: docs/deploying.md's "Prepared statements", for both targets.
-        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("BENCH_SQLITE_PATH", "/tmp/seably-bench.sqlite3"),
-            # As the README recommends and example_project has; synchronous is left at its default.
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
-            "CONN_MAX_AGE": CONN_MAX_AGE,
-        }
-    }
+DATABASES = {
+    "default": database(
+        os.environ.get("BENCH_SQLITE_PATH", "/tmp/seably-bench.sqlite3"),
+        os.environ.get("BENCH_PG_NAME", "seably_bench"),
+    )
+}
 
 SEABLY = {"PROCESSING": "inline"}
 

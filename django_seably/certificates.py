@@ -8,7 +8,6 @@ column, never an error. ``Certificate.data`` always keeps the whole object.
 from __future__ import annotations
 
 import datetime
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,23 +24,20 @@ Path = str | list[str]
 
 def extract_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """Return the value of every searchable column: "" or None where nothing usable was found."""
-    mapping = seably_settings.CERTIFICATE_FIELDS
-    key = tuple(
-        (column, tuple(p if isinstance(p, str) else tuple(p) for p in paths)) for column, paths in mapping.items()
-    )
-    return {column: convert(_first_found(data, paths)) for column, convert, paths in _compiled(key)}
+    return {
+        column: convert(_first_found(data, paths)) for column, convert, paths in seably_settings.computed(_compiled)
+    }
 
 
-@functools.lru_cache(maxsize=8)
-def _compiled(mapping: tuple[tuple[str, tuple[str | tuple[str, ...], ...]], ...]) -> list[tuple[str, Any, Any]]:
-    """Split each dotted path once: every certificate reads the same paths."""
+def _compiled() -> list[tuple[str, Callable[[Any], Any], list[Any]]]:
+    """Split each dotted path of ``CERTIFICATE_FIELDS`` once: every certificate reads the same paths."""
     return [
         (
             column,
             _CONVERTERS[column],
             [tuple(p.split(".")) if isinstance(p, str) else [tuple(part.split(".")) for part in p] for p in paths],
         )
-        for column, paths in mapping
+        for column, paths in seably_settings.CERTIFICATE_FIELDS.items()
     ]
 
 
@@ -66,27 +62,26 @@ def _at(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return value
 
 
-def _text(column: str, *, strip: bool = True) -> Callable[[Any], str]:
+def _column_text(column: str, *, strip: bool = True) -> Callable[[Any], str]:
+    """Return the converter of a text column: a string (stripped unless ``strip`` is off) that fits it, else ""."""
+    field = Certificate._meta.get_field(column)
+    assert isinstance(field, CharField) and field.max_length is not None
+    max_length = field.max_length
+
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             return ""
         if strip:
             value = value.strip()
         # Longer than the column holds: not what the mapping meant to find.
-        return value if len(value) <= _max_length(column) else ""
+        return value if len(value) <= max_length else ""
 
     return convert
 
 
-def _max_length(column: str) -> int:
-    field = Certificate._meta.get_field(column)
-    assert isinstance(field, CharField) and field.max_length is not None
-    return field.max_length
-
-
 # As sent, never trimmed: linking compares the address exactly (" ada@x" links nothing),
 # and the column shows what was received.
-_email_text = _text("learner_email", strip=False)
+_email_text = _column_text("learner_email", strip=False)
 
 
 def _email(value: Any) -> str:
@@ -133,9 +128,9 @@ def _date(value: Any) -> datetime.date | None:
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "learner_email": _email,
-    "learner_name": _text("learner_name"),
-    "course_name": _text("course_name"),
+    "learner_name": _column_text("learner_name"),
+    "course_name": _column_text("course_name"),
     "issued_at": _datetime,
     "expires_on": _date,
-    "url": _text("url"),
+    "url": _column_text("url"),
 }

@@ -1,11 +1,13 @@
-"""The app's settings: one ``SEABLY`` dict, read fresh on every access."""
+"""The app's settings: one ``SEABLY`` dict, read once and read again whenever it changes."""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 #: Where each searchable Certificate column is read from in ``payload.data``.
 #: A path is dotted keys ("user.email"); the first path that yields a value wins.
@@ -48,16 +50,45 @@ DEFAULTS: dict[str, Any] = {
 
 PROCESSING_MODES = ("inline", "tasks")
 
+_T = TypeVar("_T")
+
 
 class SeablySettings:
-    """Read ``settings.SEABLY`` on every access, so ``override_settings`` just works.
+    """Read ``settings.SEABLY`` once, until the settings change.
 
-    Values are validated by the system checks (``checks.py``), not here: the
-    request path stays free of validation work.
+    As Django's own caches do, on ``setting_changed``; and whenever Django's
+    settings object is another one, which ``override_settings`` (and pytest-django's
+    ``settings`` fixture, also when it deletes a setting) make for each change.
+    A request reads a dict instead of going through ``LazySettings`` each time.
+    Values are validated by the system checks (``django_seably.checks``), not here.
     """
 
+    def __init__(self) -> None:
+        # What was read, from which settings object, and the values computed from it.
+        self._state: tuple[object, dict[str, Any], dict[Callable[[], Any], Any]] | None = None
+
+    def _read(self) -> tuple[object, dict[str, Any], dict[Callable[[], Any], Any]]:
+        state = self._state
+        # LazySettings keeps the settings object in _wrapped: every override replaces it.
+        # (django-stubs types ``settings`` as the Settings it wraps.)
+        if state is None or state[0] is not settings._wrapped:  # type: ignore[misc]
+            project = getattr(settings, "SEABLY", {})
+            state = self._state = (settings._wrapped, project, {})  # type: ignore[misc]
+        return state
+
     def _get(self, key: str) -> Any:
-        return getattr(settings, "SEABLY", {}).get(key, DEFAULTS[key])
+        return self._read()[1].get(key, DEFAULTS[key])
+
+    def computed(self, compute: Callable[[], _T]) -> _T:
+        """Return ``compute()``, computed once until the settings change (e.g. a compiled mapping)."""
+        values = self._read()[2]
+        if compute not in values:
+            values[compute] = compute()
+        return values[compute]  # type: ignore[no-any-return]
+
+    def reload(self) -> None:
+        """Forget what was read: the next access reads ``settings.SEABLY`` again."""
+        self._state = None
 
     @property
     def PROCESSING(self) -> str:
@@ -103,3 +134,11 @@ class SeablySettings:
 
 
 seably_settings = SeablySettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SEABLY":
+        seably_settings.reload()
+
+
+setting_changed.connect(_reload, dispatch_uid="django_seably.conf")

@@ -5,12 +5,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Upper
+from django.db.models.lookups import Exact
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from django_seably.expressions import AsciiLower
+from django_seably.linking import email_key
+from django_seably.payloads import is_storable_text
 from django_seably.redact import looks_like_token, mask_token
 from django_seably.upsert import upsert
 
@@ -114,33 +116,43 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
         Processed events are done and invalid ones have nothing to process, so no
         caller can run their receivers again.
         """
-        if only_pending:
-            return self.filter(status=WebhookEvent.Status.PENDING)
-        return self.filter(status__in=[WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED])
+        return self.filter(status__in=_claimable_statuses(only_pending))
 
     def claim(self, event: WebhookEvent, *, only_pending: bool = False) -> bool:
         """Mark ``event`` processed, its attempt counted, if it is still claimable; True if this call did.
 
-        One conditional UPDATE, meant to run inside the event's processing
+        One conditional UPDATE (two when ``event`` was loaded before another
+        attempt was counted), meant to run inside the event's processing
         transaction: of two concurrent callers only one claims the event (the
         other waits for the row lock, then finds it processed), and a rollback
-        gives the event back.
+        gives the event back. A processed event never changes again, so an
+        instance that says so needs no second statement.
         """
         now = timezone.now()
-        claimed = (
-            self.claimable(only_pending=only_pending)
-            .filter(pk=event.pk)
-            .update(
-                status=WebhookEvent.Status.PROCESSED,
-                processed_at=now,
-                attempts=models.F("attempts") + 1,
-                last_error="",
-            )
+        changes = {"status": WebhookEvent.Status.PROCESSED, "processed_at": now, "last_error": ""}
+        statuses = _claimable_statuses(only_pending)
+        # Counted from the attempts loaded, as a plain value (Django resolves F("attempts") + 1
+        # at a cost per statement); the condition on them keeps the count exact.
+        claimed = self.filter(pk=event.pk, status__in=statuses, attempts=event.attempts).update(
+            attempts=event.attempts + 1, **changes
         )
         if claimed:
-            event.status, event.processed_at, event.last_error = WebhookEvent.Status.PROCESSED, now, ""
             event.attempts += 1
+        elif event.status in statuses:
+            # The instance is stale (another attempt was counted since it was loaded): count in the database.
+            rows = self.filter(pk=event.pk, status__in=statuses)
+            claimed = rows.update(attempts=models.F("attempts") + 1, **changes)
+            if claimed:
+                event.refresh_from_db(fields=["attempts"])
+        if claimed:
+            event.status, event.processed_at, event.last_error = WebhookEvent.Status.PROCESSED, now, ""
         return bool(claimed)
+
+
+def _claimable_statuses(only_pending: bool) -> list[str]:
+    if only_pending:
+        return [WebhookEvent.Status.PENDING]
+    return [WebhookEvent.Status.PENDING, WebhookEvent.Status.FAILED]
 
 
 class WebhookEvent(models.Model):
@@ -187,11 +199,17 @@ class WebhookEvent(models.Model):
         verbose_name = _("webhook event")
         verbose_name_plural = _("webhook events")
         ordering = ["-id"]
+        # Each index names the queries it serves; every other one would cost each delivery a write.
         indexes = [
+            # claim / claimable, seably_reprocess --pending/--failed, oldest(), the admin's status filter.
             models.Index(fields=["status", "id"], name="seably_event_status"),
+            # The API's ?event_type= and the admin's type filter, newest first.
             models.Index(fields=["event_type", "id"], name="seably_event_type"),
+            # The API's ?object_id=, the admin's search by id and a certificate's page (its events).
             models.Index(fields=["object_id"], name="seably_event_object_id"),
+            # Time ranges: seably_prune, --older-than, the API's received_from/to, the overview chart.
             models.Index(fields=["received_at"], name="seably_event_received_at"),
+            # An endpoint's events: with_last_received_at(), the API's ?endpoint=, PROTECT on delete.
             models.Index(fields=["endpoint", "id"], name="seably_event_endpoint"),
         ]
 
@@ -239,6 +257,17 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         """Certificates without an expiry date."""
         return self.filter(expires_on__isnull=True)
 
+    def of_learner(self, email: str) -> CertificateQuerySet:
+        """Certificates of the learner with ``email``, whole, ignoring the case of ASCII letters.
+
+        The comparison linking makes (``django_seably.linking.email_key``), so one
+        index (``seably_cert_email_key``) serves every email lookup, on every database.
+        """
+        key = email_key(email.strip())
+        if not is_storable_text(key):
+            return self.none()
+        return self.filter(Exact(AsciiLower("learner_email"), key))
+
     def search(self, term: str) -> CertificateQuerySet:
         """Certificates matching what a person typed: an email (whole), a Seably id, or part of a name or course.
 
@@ -248,10 +277,10 @@ class CertificateQuerySet(models.QuerySet["Certificate"]):
         term = term.strip()
         if not term:
             return self
-        if "\x00" in term:  # no stored text holds it, and PostgreSQL refuses it in a query
+        if not is_storable_text(term):
             return self.none()
         if "@" in term:
-            return self.filter(learner_email__iexact=term)
+            return self.of_learner(term)
         by_id = self.filter(seably_id=term)
         if by_id.exists():
             return by_id
@@ -270,6 +299,8 @@ class Certificate(models.Model):
         blank=True,
         related_name="created_certificates",
         verbose_name=_("created by event"),
+        # Indexed (Django's default for a foreign key): the admin's event page shows the
+        # certificate its event created, and deleting an event sets this to NULL.
     )
     learner_email = models.CharField(_("learner email"), max_length=254, blank=True)
     learner_name = models.CharField(_("learner name"), max_length=255, blank=True)
@@ -296,16 +327,20 @@ class Certificate(models.Model):
         verbose_name = _("certificate")
         verbose_name_plural = _("certificates")
         ordering = ["-id"]
+        # Each index names the queries it serves; every other one would cost each certificate a write.
         indexes = [
-            # Emails are matched case-insensitively (iexact): this index serves them on PostgreSQL.
-            models.Index(Upper("learner_email"), name="seably_cert_email_upper"),
-            # Linking matches emails ignoring ASCII case only (django_seably.linking): this serves it.
+            # Every email lookup, ASCII case ignored: of_learner() (the API's ?learner_email=, search
+            # by email in the admin and the API) and linking (django_seably.linking).
             models.Index(AsciiLower("learner_email"), name="seably_cert_email_key"),
+            # The API's ?course= and the admin's course filter (its values, then the rows).
             models.Index(fields=["course_name"], name="seably_cert_course_name"),
-            # With the id, "expired" (a range) ordered by id is answered from the index alone.
+            # valid() / expired() (the API's ?validity=, the admin's filter); with the id, a range
+            # ordered by id is answered from the index alone.
             models.Index(fields=["expires_on", "id"], name="seably_cert_expiry"),
+            # The API's issued_from / issued_to, and the admin's list sorted by issue date.
             models.Index(fields=["issued_at"], name="seably_cert_issued_at"),
-            # Most certificates are linked to no user: they need no entry here.
+            # me/certificates/ and re-linking a user whose email changed. Most certificates are
+            # linked to no user: they need no entry here.
             models.Index(fields=["user"], name="seably_cert_user", condition=models.Q(user__isnull=False)),
         ]
 

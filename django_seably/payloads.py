@@ -1,4 +1,4 @@
-"""Turn the bytes Seably sent into what an event stores: one place for parsing rules.
+"""Turn the bytes Seably sent into what an event stores, and read what it holds: one place for those rules.
 
 Everything here is pure (no ORM), so it is cheap to test and to fuzz.
 """
@@ -44,11 +44,6 @@ class ParsedBody:
     def is_valid(self) -> bool:
         return self.payload is not None
 
-    @property
-    def payload_json(self) -> str | None:
-        """The JSON text ``payload`` was parsed from (without a byte order mark); None when invalid."""
-        return self.text.removeprefix("\ufeff") if self.payload is not None else None
-
 
 def parse_body(raw: bytes | bytearray) -> ParsedBody:
     """Parse a webhook body; never raise, whatever the bytes are.
@@ -64,13 +59,11 @@ def parse_body(raw: bytes | bytearray) -> ParsedBody:
     if isinstance(raw, bytearray):
         raw.clear()
     del raw
-    if "\x00" in text:
+    if not is_storable_text(text):
         return _invalid(text.encode(), "Body is not valid JSON (it contains a NUL byte).")
     try:
         # A leading byte order mark is allowed by RFC 8259 §8.1 parsers; accept it.
-        payload = json.loads(
-            text.removeprefix("\ufeff"), parse_constant=_reject_constant, parse_float=_parse_finite_float
-        )
+        payload = _DECODER.decode(text.removeprefix("\ufeff"))
     except RecursionError:
         return _invalid(text.encode(), f"Body is not valid JSON (nested deeper than {MAX_NESTING} levels).")
     except ValueError as error:
@@ -93,10 +86,7 @@ def parse_body(raw: bytes | bytearray) -> ParsedBody:
         return _invalid(text.encode(), 'Body must have a non-empty string "event".')
     if len(event_type) > MAX_TYPE_LENGTH:
         return _invalid(text.encode(), f'"event" is longer than {MAX_TYPE_LENGTH} characters.')
-    data = payload.get("payload")
-    data = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(data, dict):
-        data = {}
+    data = object_data(payload) or {}
     return ParsedBody(
         text=text,
         raw=None,
@@ -106,6 +96,36 @@ def parse_body(raw: bytes | bytearray) -> ParsedBody:
         object_type=_short_string(data.get("type")),
         object_id=_short_string(data.get("id")),
     )
+
+
+def object_data(payload: object) -> dict[str, Any] | None:
+    """Return the object an event is about, ``payload.data``, or None when there is no such object."""
+    outer = payload.get("payload") if isinstance(payload, dict) else None
+    data = outer.get("data") if isinstance(outer, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def object_id(data: dict[str, Any]) -> str | None:
+    """Return ``data``'s ``id`` as text (Seably may send a number), or None when unusable as an id."""
+    return _short_string(data.get("id"))
+
+
+#: The one character no database keeps in text (PostgreSQL refuses it, in values and in queries).
+NUL = "\x00"
+
+
+def is_storable_text(text: str) -> bool:
+    """Whether ``text`` can be stored, or compared with what is stored: it holds no NUL.
+
+    A query value holding NUL can match nothing stored, and PostgreSQL would refuse
+    the query itself: callers answer "nothing" without asking the database.
+    """
+    return NUL not in text
+
+
+def storable_text(text: str) -> str:
+    """Return ``text`` with each NUL replaced by U+FFFD, so that every database stores it."""
+    return text.replace(NUL, "\ufffd")
 
 
 def fingerprint(payload: dict[str, Any], *, size: int = 0) -> str:
@@ -135,7 +155,7 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 def _invalid(raw: bytes, error: str) -> ParsedBody:
-    text = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    text = storable_text(raw.decode("utf-8", errors="replace"))
     return ParsedBody(
         text=text,
         raw=None if text.encode() == raw else raw,
@@ -199,10 +219,14 @@ def _unstorable(payload: dict[str, Any], *, check_strings: bool) -> str:
 
 
 def _bad_string(value: str) -> bool:
-    if "\x00" in value:
+    if not is_storable_text(value):
         return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return True
     return False
+
+
+# After the functions it names; one decoder for every body.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_finite_float)

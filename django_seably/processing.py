@@ -1,15 +1,9 @@
 """Receive deliveries and process events: store first, then one transaction per event.
 
-A delivery is stored and committed before anything else happens to it
-(``store_delivery``), so a process that dies later loses nothing: the event
-stays ``pending`` for ``seably_reprocess --pending``. Processing
-(``process_event``) is a transaction of its own per event, and the only way
-an event is ever processed: inline after the store, from the task, the
-command, the admin action and the API alike.
-
-Processing never raises for a receiver's error: the failure is data
-(``status=failed``, ``attempts``, ``last_error``), recorded after the
-rolled-back work, as dj-stripe does.
+``process_event`` is the only way an event is ever processed (inline, the task,
+the command, the admin action and the API alike); a receiver's error is recorded
+as data on the event, never raised. The why and the order of statements:
+docs/how-it-works.md.
 """
 
 from __future__ import annotations
@@ -18,10 +12,11 @@ import functools
 import logging
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
-from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, models, transaction
 from django.db.models import F
+from django.utils.translation import gettext_lazy as _
 
 from django_seably import metrics
 from django_seably.certificates import extract_fields
@@ -29,14 +24,24 @@ from django_seably.conf import seably_settings
 from django_seably.exceptions import ProcessingError
 from django_seably.linking import matching_user_pk
 from django_seably.models import Certificate, Endpoint, WebhookEvent
-from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, parse_body
-from django_seably.signals import processing_failed, signal_for, webhook_received
+from django_seably.payloads import MAX_TYPE_LENGTH, ParsedBody, as_invalid, object_data, object_id, parse_body
+from django_seably.signals import connected_signal_for, processing_failed, webhook_received
 
 logger = logging.getLogger(__name__)
 
 Status = WebhookEvent.Status
-#: What processing did to one event; "skipped" means there was nothing to do.
-Outcome = Literal["processed", "failed", "invalid", "skipped"]
+
+
+class Outcome(models.TextChoices):
+    """What ``process_event`` did to one event: the names every caller reports."""
+
+    PROCESSED = "processed", _("processed")
+    #: A handler or receiver raised: see the event's ``last_error``.
+    FAILED = "failed", _("failed")
+    #: The body is still not valid: nothing to process.
+    INVALID = "invalid", _("invalid")
+    #: Already processed (or no longer claimable): nothing to do.
+    SKIPPED = "skipped", _("skipped")
 
 
 class Delivery(NamedTuple):
@@ -125,25 +130,30 @@ def process_event(event: WebhookEvent, *, only_pending: bool = False) -> Outcome
     the caller loaded it.
     """
     if event.status == Status.INVALID and not _revalidate(event):
-        return "invalid"
+        return Outcome.INVALID
+    handler = _HANDLERS.get(event.event_type)
     committed: list[bool] = []
     try:
+        # The Python work first, outside the transaction: on SQLite a write
+        # transaction holds the database's only write lock, blocking every writer.
+        prepared = handler.prepare(event) if handler else None
         with transaction.atomic():
             if not WebhookEvent.objects.claim(event, only_pending=only_pending):
-                return "skipped"
+                return Outcome.SKIPPED
             # First of this transaction's callbacks: once it ran, the commit happened.
             transaction.on_commit(lambda: committed.append(True))
-            _handle(event)
+            extra = handler.save(prepared) if handler else {}
+            _send_signals(event, extra)
     except Exception as error:
         if committed:
             # A receiver's on_commit callback raised, after the event was committed
             # as processed; Django skips the rest of this event's callbacks only.
             logger.exception("An on_commit callback raised after Seably event %s was processed.", event.pk)
-            metrics.event_processed(event, "processed")
-            return "processed"
-        return "failed" if _record_failure(event, error, only_pending=only_pending) else "skipped"
-    metrics.event_processed(event, "processed")
-    return "processed"
+            metrics.event_processed(event, Outcome.PROCESSED)
+            return Outcome.PROCESSED
+        return Outcome.FAILED if _record_failure(event, error, only_pending=only_pending) else Outcome.SKIPPED
+    metrics.event_processed(event, Outcome.PROCESSED)
+    return Outcome.PROCESSED
 
 
 def _record_failure(event: WebhookEvent, error: BaseException, *, only_pending: bool) -> bool:
@@ -158,7 +168,7 @@ def _record_failure(event: WebhookEvent, error: BaseException, *, only_pending: 
         return False
     # As stored: the rolled-back claim had changed these on the instance too.
     event.refresh_from_db(fields=["status", "processed_at", "last_error", "attempts"])
-    metrics.event_processed(event, "failed")
+    metrics.event_processed(event, Outcome.FAILED)
     logger.error("Processing Seably event %s (%s) failed.", event.pk, event.event_type, exc_info=error)
     # Robust: an alerting receiver that raises must not turn a recorded failure into a 500.
     for receiver, result in processing_failed.send_robust(sender=WebhookEvent, event=event, exception=error):
@@ -194,30 +204,29 @@ def _revalidate(event: WebhookEvent) -> bool:
     return True
 
 
-def _handle(event: WebhookEvent) -> None:
-    """Run the event type's handler, then send the signals."""
-    handler = _HANDLERS.get(event.event_type)
-    extra = handler(event) if handler else {}
+def _send_signals(event: WebhookEvent, extra: dict[str, Any] | None) -> None:
+    """Send ``webhook_received``, then the type's signal with ``extra`` (none when ``extra`` is None)."""
     webhook_received.send(sender=WebhookEvent, event=event)
-    if extra is not None:
-        signal_for(event.event_type).send(sender=WebhookEvent, event=event, **extra)
+    signal = connected_signal_for(event.event_type) if extra is not None else None
+    if signal is not None:
+        signal.send(sender=WebhookEvent, event=event, **extra)  # type: ignore[arg-type]
 
 
-def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
-    """Create or update the certificate; return the signal's kwargs only when it is new."""
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    data = payload.get("payload")
-    data = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(data, dict):
+def _certificate_of(event: WebhookEvent) -> Certificate:
+    """Build the certificate a ``certificate.created`` event describes (no query)."""
+    data = object_data(event.payload)
+    if data is None:
         raise ProcessingError("certificate.created has no payload.data object.")
-    seably_id = data.get("id")
-    if isinstance(seably_id, int) and not isinstance(seably_id, bool):
-        seably_id = str(seably_id)
-    if not isinstance(seably_id, str) or not 0 < len(seably_id) <= MAX_TYPE_LENGTH:
+    seably_id = object_id(data)
+    if seably_id is None:
         raise ProcessingError(
             f"certificate.created needs payload.data.id, a string of 1 to {MAX_TYPE_LENGTH} characters."
         )
-    certificate = Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
+    return Certificate(seably_id=seably_id, data=data, event=event, **extract_fields(data))
+
+
+def _save_certificate(certificate: Certificate) -> dict[str, Any] | None:
+    """Create or update the certificate; return the signal's kwargs only when it is new."""
     if seably_settings.LINK_USERS:
         certificate.user_id = matching_user_pk(certificate.learner_email)
     if not Certificate.objects.upsert(certificate):
@@ -225,8 +234,16 @@ def _certificate_created(event: WebhookEvent) -> dict[str, Any] | None:
     return {"certificate": certificate}
 
 
-#: What each event type does before its signals, returning the type signal's extra
-#: kwargs, or None to send no type signal. Types without a handler only signal.
-_HANDLERS: dict[str, Callable[[WebhookEvent], dict[str, Any] | None]] = {
-    "certificate.created": _certificate_created,
+class _Handler(NamedTuple):
+    """What an event type does before its signals, in two steps."""
+
+    #: Outside the transaction: build what will be saved (pure Python; raise if the event cannot be).
+    prepare: Callable[[WebhookEvent], Any]
+    #: Inside it: save, and return the type signal's extra kwargs, or None to send no type signal.
+    save: Callable[[Any], dict[str, Any] | None]
+
+
+#: Types without a handler only send their signals.
+_HANDLERS: dict[str, _Handler] = {
+    "certificate.created": _Handler(_certificate_of, _save_certificate),
 }

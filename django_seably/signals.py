@@ -25,7 +25,21 @@ def signal_for(event_type: str) -> Signal:
     Types Seably adds later get a signal too, so a project can connect to
     ``signal_for("user.invited")`` before this app knows the type. kwargs: ``event``.
     """
-    return _signals_by_event_type.setdefault(event_type, Signal())
+    signal = _signals_by_event_type.get(event_type)
+    if signal is None:
+        # setdefault: of two threads asking at once, both get the one stored.
+        signal = _signals_by_event_type.setdefault(event_type, Signal())
+    return signal
+
+
+def connected_signal_for(event_type: str) -> Signal | None:
+    """Return the signal for ``event_type`` if anything ever asked for it, else None (nobody listens).
+
+    Processing sends through this: an event type no project code asked
+    ``signal_for`` about has no receivers, and a sender cannot grow the table
+    of signals by inventing types.
+    """
+    return _signals_by_event_type.get(event_type)
 
 
 #: Sent after a failed processing attempt has been recorded (the event is ``failed``,

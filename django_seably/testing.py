@@ -38,7 +38,9 @@ def certificate_body(seably_id: str | None = None, **fields: Any) -> dict[str, A
     """Return a realistic ``certificate.created`` body, as a dict, for a certificate with ``seably_id``.
 
     Without ``seably_id``, a fresh unique id (``SB-`` and 12 hex digits): each call is a
-    new certificate. ``fields`` set the certificate's ``attributes``, where the default
+    new certificate. With one, the same arguments give the same body all day (it is
+    issued at the start of the current UTC day), so sending it again is a duplicate;
+    fixed ``issued_at`` and ``expires_at`` make it the same on any day. ``fields`` set the certificate's ``attributes``, where the default
     ``CERTIFICATE_FIELDS`` mapping reads each column first: ``learner_email``,
     ``learner_name``, ``course_title``, ``issued_at``, ``expires_at`` (ISO dates or
     datetimes), ``certificate_url``, or any other key Seably might send; a column's
@@ -48,7 +50,7 @@ def certificate_body(seably_id: str | None = None, **fields: Any) -> dict[str, A
     """
     if seably_id is None:
         seably_id = f"SB-{uuid.uuid4().hex[:12].upper()}"
-    issued_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    issued_at = datetime.datetime.combine(datetime.datetime.now(datetime.UTC).date(), datetime.time(), datetime.UTC)
     attributes = {
         **copy.deepcopy(_ATTRIBUTES),
         "issued_at": issued_at.isoformat(),

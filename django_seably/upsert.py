@@ -5,7 +5,7 @@ read that a concurrent request could race and no savepoint (dj-stripe reads,
 then inserts). ``bulk_create(update_conflicts=True)`` writes nearly the same
 statement, but can neither count (``n = n + 1``) nor return what the stored row
 holds, which is how a caller tells an insert from an update. PostgreSQL and
-SQLite 3.35+ run it (system check ``django_seably.E025`` for other databases).
+SQLite 3.35+ run it (system check ``django_seably.E030`` for other databases).
 """
 
 from __future__ import annotations

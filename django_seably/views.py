@@ -1,3 +1,8 @@
+"""The webhook view: find the endpoint, read the body within the limit, hand it to ``processing.receive``, answer.
+
+Every answer and why: docs/how-it-works.md.
+"""
+
 from __future__ import annotations
 
 import logging
@@ -5,16 +10,15 @@ import re
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from django_seably.conf import seably_settings
 from django_seably.exceptions import WebhookBodyTooLarge, WebhookRejected
 from django_seably.headers import storable_headers
-from django_seably.models import Endpoint
+from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.processing import receive
 from django_seably.redact import redact_request
 
@@ -25,16 +29,19 @@ logger = logging.getLogger(__name__)
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-@method_decorator(csrf_exempt, name="dispatch")
-@method_decorator(login_not_required, name="dispatch")
-# The event is committed by processing.receive itself, before it is processed:
-# a project's ATOMIC_REQUESTS must not wrap the view, or a receiver's failure
-# would roll back an event that Seably is told was received.
-@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class WebhookView(View):
     """Receive Seably's webhooks: find the endpoint, read the body within the limit, hand it over, respond."""
 
     http_method_names = ["get", "head", "post"]
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """Return the view function, decorated once (not on every request, as ``method_decorator`` would)."""
+        view = super().as_view(**initkwargs)
+        # The event is committed by processing.receive itself, before it is processed:
+        # a project's ATOMIC_REQUESTS must not wrap the view, or a receiver's failure
+        # would roll back an event that Seably is told was received.
+        return csrf_exempt(login_not_required(transaction.non_atomic_requests(view)))
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         token: str = kwargs["token"]
@@ -48,7 +55,14 @@ class WebhookView(View):
         except WebhookRejected as error:
             return _error(str(error), status=error.status_code)
         except DatabaseError:
-            logger.warning("Database unavailable; answered 503.", exc_info=True)
+            missing = _missing_tables()
+            if missing:
+                # Not an outage: the app was installed without its migrations. One line says so.
+                logger.error(
+                    "The table %s does not exist: run `python manage.py migrate`. Answered 503.", ", ".join(missing)
+                )
+            else:
+                logger.warning("Database unavailable; answered 503.", exc_info=True)
             return _error("Database unavailable, try again later.", status=503)
 
     def get(self, request: HttpRequest, endpoint: Endpoint) -> HttpResponse:
@@ -82,6 +96,27 @@ def _active_endpoint(token: str) -> Endpoint | None:
         return None
 
 
+def _missing_tables() -> list[str]:
+    """Return the tables of this app that do not exist, after a database error (never on the happy path).
+
+    Asked only of a connection that is open (the query failed, not the connect):
+    a database that is down is not asked twice, and is no missing table.
+    """
+    missing = []
+    for model in (Endpoint, WebhookEvent, Certificate):
+        connection = connections[router.db_for_write(model)]
+        if connection.connection is None:
+            return []
+        try:
+            with connection.cursor() as cursor:
+                tables = connection.introspection.table_names(cursor)
+        except DatabaseError:
+            return []
+        if model._meta.db_table not in tables:
+            missing.append(model._meta.db_table)
+    return missing
+
+
 def _error(message: str, *, status: int) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
@@ -92,13 +127,12 @@ def _read_body(request: HttpRequest) -> bytearray:
     ``request.body`` would apply Django's limit instead and read it all first.
     """
     limit = seably_settings.MAX_BODY_SIZE
-    too_large = WebhookBodyTooLarge(limit)
     try:
         declared = int(request.headers.get("content-length") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
-        raise too_large
+        raise WebhookBodyTooLarge(limit)
     stream: Any = request
     if "content-length" not in request.headers and request.META.get("wsgi.input_terminated"):
         # A chunked body, which gunicorn and uWSGI decode and mark as terminated:
@@ -112,6 +146,6 @@ def _read_body(request: HttpRequest) -> bytearray:
         # InvalidChunkSize, ChunkMissingTerminator): the sender's fault, never a 500.
         raise WebhookRejected("Body could not be read.") from error
     if len(raw) > limit:
-        raise too_large
+        raise WebhookBodyTooLarge(limit)
     # parse_body empties a bytearray once decoded: a big body is not held twice.
     return bytearray(raw)

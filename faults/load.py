@@ -17,12 +17,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-SAMPLE = json.loads(
-    (Path(__file__).resolve().parent.parent / "tests" / "payloads" / "certificate_created_flat.json").read_text()
-)
+from django_seably.testing import certificate_body
 
 #: What each delivery is meant as, and how often (weights).
 MIX = {
@@ -79,16 +76,17 @@ class Result:
 
 
 def certificate(run: str, number: int, revision: int = 0) -> dict[str, Any]:
-    """The sample certificate.created, for another id (and, for updates, other data)."""
-    seably_id = f"FLT-{run}-{number:06d}"
-    body: dict[str, Any] = json.loads(json.dumps(SAMPLE))
-    data = body["payload"]["data"]
-    data.update(id=seably_id, url=f"https://www.seably.com/certificates/{seably_id}", score=60 + number % 40)
-    data["user"].update(id=number, email=f"learner{number}@example.com", first_name="Learner", last_name=str(number))
+    """A certificate.created for certificate ``number`` (and, for updates, other data); the same on every call."""
+    fields: dict[str, Any] = {"issued_at": "2026-11-02T09:14:05Z", "expires_at": "2028-11-02"}
     if revision:
-        data["revision"] = revision
-        data["valid_until"] = f"{2028 + revision}-11-02"
-    return body
+        fields.update(revision=revision, expires_at=f"{2028 + revision}-11-02")
+    return certificate_body(
+        f"FLT-{run}-{number:06d}",
+        learner_email=f"learner{number}@example.com",
+        learner_name=f"Learner {number}",
+        score=60 + number % 40,
+        **fields,
+    )
 
 
 def plan(run: str, count: int, seed: int) -> list[Delivery]:

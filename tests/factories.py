@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from factory.declarations import LazyAttribute, Sequence, SubFactory, Trait
 from factory.django import DjangoModelFactory
@@ -9,9 +8,8 @@ from factory.django import DjangoModelFactory
 from django_seably.models import Certificate, Endpoint, WebhookEvent
 from django_seably.payloads import fingerprint
 
-
-def certificate_body(seably_id: str = "SB-00000001", **data: object) -> dict[str, Any]:
-    return {"event": "certificate.created", "payload": {"data": {"type": "certificate", "id": seably_id, **data}}}
+# The package's own builder of bodies (the one the integrator's tests use), for every test here.
+from django_seably.testing import certificate_body as certificate_body
 
 
 class EndpointFactory(DjangoModelFactory[Endpoint]):

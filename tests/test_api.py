@@ -18,7 +18,7 @@ from rest_framework.authentication import BasicAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.test import APIClient
 
-from django_seably.api.filters import parse_moment
+from django_seably.api.filters import CertificateFilter, WebhookEventFilter, parse_moment
 from django_seably.api.views import CertificateViewSet
 from django_seably.conf import seably_settings
 from django_seably.models import Certificate, WebhookEvent
@@ -718,6 +718,44 @@ class TestEventList:
         assert response.json() == errors
 
 
+class TestNoFilterReadsATokenOrAHeader:
+    @pytest.mark.parametrize("filterset", [CertificateFilter, WebhookEventFilter])
+    def test_no_filter_is_declared_on_a_secret(self, filterset):
+        for name, declared in filterset.base_filters.items():
+            for secret in ("token", "headers", "fingerprint", "raw_body"):
+                assert secret not in name, name
+                assert secret not in (declared.field_name or ""), (name, declared.field_name)
+
+    @pytest.mark.parametrize(
+        "spelling",
+        [
+            "token",
+            "endpoint__token",
+            "endpoint__token__startswith",
+            "endpoint__token__exact",
+            "endpoint__token__regex",
+            "endpoint.token",
+            "endpoint_token",
+            "endpoint__token__iexact",
+        ],
+    )
+    def test_a_lookup_on_the_token_is_ignored(self, api, spelling):
+        wanted, other = EndpointFactory.create(name="wanted"), EndpointFactory.create(name="other")
+        events = [WebhookEventFactory.create(endpoint=wanted), WebhookEventFactory.create(endpoint=other)]
+        every = [event.pk for event in reversed(events)]
+
+        for value in (wanted.token, wanted.token[:1], "no-such-token"):
+            response = api.get(url(EVENTS), {spelling: value})
+            assert response.status_code == 200
+            assert ids(response) == every, (spelling, value)
+
+    def test_the_endpoint_filter_takes_a_name_never_a_token(self, api):
+        endpoint = EndpointFactory.create(name="production")
+        WebhookEventFactory.create(endpoint=endpoint)
+
+        assert ids(api.get(url(EVENTS), {"endpoint": endpoint.token})) == []
+
+
 def invalid_event(**fields):
     return WebhookEventFactory.create(
         status="invalid",
@@ -847,7 +885,7 @@ def test_token_and_headers_never_appear_in_any_response(api, linking, staff):
     event = WebhookEventFactory.create(
         endpoint=endpoint,
         failed=True,
-        payload=certificate_body("SB-1", user={"email": "staff@example.com"}),
+        payload=certificate_body("SB-1", learner_email="staff@example.com"),
         headers={"User-Agent": "Seably", "X-Forwarded-For": header_secret},
         raw_body=b"\xff raw-body-secret",
     )
@@ -1033,14 +1071,16 @@ class TestParseMoment:
         assert parse_moment("2024-01-01T00:00:00.5Z").microsecond == 500000
 
 
-def test_django_seably_works_without_drf(tmp_path):
-    """Only django_seably.api needs DRF: the rest imports, checks and migrates without it."""
-    script = textwrap.dedent(
+@pytest.mark.parametrize(
+    ("missing", "needed"),
+    [(["rest_framework", "drf_spectacular"], "Django REST framework"), (["django_filters"], "django-filter")],
+)
+def test_django_seably_works_without_the_api_extra(missing, needed):
+    """Only django_seably.api needs DRF and django-filter: the rest imports, checks and migrates without them."""
+    # An import of each missing module now raises ImportError.
+    script = "import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in missing)
+    script += textwrap.dedent(
         """
-        import sys
-
-        sys.modules["rest_framework"] = None  # an import of it now raises ImportError
-        sys.modules["drf_spectacular"] = None
         import django
         from django.conf import settings
 
@@ -1079,7 +1119,7 @@ def test_django_seably_works_without_drf(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == (
-        'api: django_seably.api needs Django REST framework: pip install "django-seably[api]".'
+        f'api: django_seably.api needs {needed}: pip install "django-seably[api]".'
     )
 
 

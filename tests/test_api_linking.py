@@ -36,7 +36,7 @@ def ada(django_user_model):
 
 
 def body(seably_id="SB-1", email="Ada@Example.COM", **data):
-    return certificate_body(seably_id, user={"email": email}, **data)
+    return certificate_body(seably_id, learner_email=email, **data)
 
 
 def user_queries(queries):
@@ -79,7 +79,7 @@ class TestAtProcessing:
 
     def test_no_email_costs_nothing(self, seably_deliver, linking, ada):
         with CaptureQueriesContext(connection) as queries:
-            seably_deliver(certificate_body("SB-1"))
+            seably_deliver(certificate_body("SB-1", learner_email=None))
 
         assert user_queries(queries) == []
         assert Certificate.objects.get().user is None

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from rest_framework.test import APIClient
 from schemathesis import GenerationMode
 
-from django_seably.api.filters import CERTIFICATE_PARAMS, EVENT_PARAMS
+from django_seably.api.filters import CertificateFilter, WebhookEventFilter
 from tests.factories import CertificateFactory, EndpointFactory, WebhookEventFactory
 from tests.wsgi import application
 
@@ -63,29 +63,59 @@ class TestSchema:
         }
 
     @pytest.mark.parametrize(
-        ("path", "params"),
+        ("path", "filterset"),
         [
-            ("/api/seably/certificates/", CERTIFICATE_PARAMS),
-            ("/api/seably/me/certificates/", CERTIFICATE_PARAMS),
-            ("/api/seably/events/", EVENT_PARAMS),
+            ("/api/seably/certificates/", CertificateFilter),
+            ("/api/seably/me/certificates/", CertificateFilter),
+            ("/api/seably/events/", WebhookEventFilter),
         ],
     )
-    def test_describes_every_filter_of_a_list(self, schema_json, path, params):
+    def test_describes_every_filter_of_a_list(self, schema_json, path, filterset):
         parameters = {p["name"]: p for p in schema_json["paths"][path]["get"]["parameters"]}
 
-        assert set(parameters) == {p.name for p in params} | {"cursor", "page_size"}
-        for param in params:
-            assert parameters[param.name]["in"] == "query"
-            assert parameters[param.name]["schema"] == param.schema
-            assert parameters[param.name]["description"] == param.description
+        assert set(parameters) == set(filterset.base_filters) | {"cursor", "page_size"}
+        for name, declared in filterset.base_filters.items():
+            assert parameters[name]["in"] == "query"
+            assert parameters[name].get("required", False) is False
+            # A closed set of values is listed after the description, each with its meaning.
+            assert parameters[name]["description"].startswith(declared.extra["help_text"])
         assert parameters["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
+
+    @pytest.mark.parametrize("path", ["/api/seably/certificates/", "/api/seably/events/"])
+    def test_gives_each_filter_its_type(self, schema_json, path):
+        parameters = {p["name"]: p["schema"] for p in schema_json["paths"][path]["get"]["parameters"]}
+        moment = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+
+        expected = {
+            "/api/seably/certificates/": {
+                "learner_email": {"type": "string"},
+                "course": {"type": "string"},
+                "issued_from": moment,
+                "issued_to": moment,
+                "validity": {"type": "string", "enum": ["expired", "no_expiry", "valid"]},
+                "search": {"type": "string"},
+            },
+            "/api/seably/events/": {
+                "status": {"type": "string", "enum": ["failed", "invalid", "pending", "processed"]},
+                "event_type": {"type": "string"},
+                "endpoint": {"type": "string"},
+                "object_id": {"type": "string"},
+                "received_from": moment,
+                "received_to": moment,
+            },
+        }[path]
+        assert {name: parameters[name] for name in expected} == expected
 
     def test_enumerates_closed_values(self, schema_json):
         certificates = {p["name"]: p for p in schema_json["paths"]["/api/seably/certificates/"]["get"]["parameters"]}
         events = {p["name"]: p for p in schema_json["paths"]["/api/seably/events/"]["get"]["parameters"]}
 
-        assert certificates["validity"]["schema"]["enum"] == ["valid", "expired", "no_expiry"]
-        assert events["status"]["schema"]["enum"] == ["pending", "processed", "failed", "invalid"]
+        assert certificates["validity"]["schema"]["enum"] == ["expired", "no_expiry", "valid"]
+        assert certificates["validity"]["description"].endswith(
+            "\n\n* `valid` - no expiry date, or expiring today or later"
+            "\n* `expired` - expiry date before today\n* `no_expiry` - no expiry date"
+        )
+        assert events["status"]["schema"]["enum"] == ["failed", "invalid", "pending", "processed"]
 
     def test_documents_every_answer(self, schema_json):
         paths = schema_json["paths"]

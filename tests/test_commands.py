@@ -362,7 +362,7 @@ class TestReprocess:
 
     def test_failed_events_are_processed(self, created):
         event = WebhookEventFactory.create(
-            failed=True, payload=certificate_body("SB-00000042", user={"email": "ingrid.solberg@example.com"})
+            failed=True, payload=certificate_body("SB-00000042", learner_email="ingrid.solberg@example.com")
         )
 
         output = run("seably_reprocess", "--failed")

@@ -100,7 +100,7 @@ def test_simultaneous_different_events_for_one_certificate_make_one_certificate(
 
     assert WebhookEvent.objects.filter(status="processed").count() == THREADS
     certificate = Certificate.objects.get()
-    assert certificate.data["score"] in range(THREADS)
+    assert certificate.data["attributes"]["score"] in range(THREADS)
     assert signals_fired == {"webhook_received": THREADS, "certificate_created": 1}
 
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 import copy
 import datetime
 
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
 from django.test import override_settings
 
+from django_seably.certificates import extract_fields
 from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, DEFAULTS, PROCESSING_MODES, seably_settings
 
 
@@ -54,8 +57,29 @@ class TestDefaults:
         ]
 
 
-class TestReadFresh:
-    def test_each_access_reads_the_current_setting(self, settings):
+class TestReadUntilChanged:
+    def test_is_read_once_until_setting_changed_says_it_changed(self, settings):
+        settings.SEABLY = {"MAX_BODY_SIZE": 10}
+        assert seably_settings.MAX_BODY_SIZE == 10
+        # Replaced behind Django's back (no setting_changed): still the value read.
+        django_settings.SEABLY = {"MAX_BODY_SIZE": 20}
+        assert seably_settings.MAX_BODY_SIZE == 10
+
+        setting_changed.send(sender=None, setting="SEABLY", value=None, enter=True)
+
+        assert seably_settings.MAX_BODY_SIZE == 20
+
+    def test_deleting_it_with_the_settings_fixture_is_seen(self, settings):
+        settings.SEABLY = {"MAX_BODY_SIZE": 10, "CERTIFICATE_FIELDS": {"url": ["link"]}}
+        assert seably_settings.MAX_BODY_SIZE == 10
+        assert extract_fields({"link": "https://e.x/c"})["url"] == "https://e.x/c"
+
+        del settings.SEABLY  # pytest-django sends no setting_changed for this
+
+        assert seably_settings.MAX_BODY_SIZE == 1_048_576
+        assert extract_fields({"link": "https://e.x/c"})["url"] == ""
+
+    def test_each_change_is_seen(self, settings):
         settings.SEABLY = {"PROCESSING": "tasks", "MAX_BODY_SIZE": 10}
         assert seably_settings.PROCESSING == "tasks"
         assert seably_settings.MAX_BODY_SIZE == 10

@@ -38,8 +38,8 @@ from tests.servers import LiveApp, live_app
 from tests.test_http import (
     REQUEST_TIMEOUT,
     assert_no_token,
-    certificate_body,
     chunked,
+    encoded_certificate,
     event_count,
     events_with_body,
     exchange,
@@ -87,7 +87,7 @@ class TestHeaders:
 
     @pytest.mark.parametrize("size", [8_000, 100_000])
     def test_one_huge_header(self, app, size):
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         head = raw_head(
             app,
             "POST",
@@ -111,7 +111,7 @@ class TestHeaders:
 
     @pytest.mark.parametrize("count", [90, 1_000])
     def test_numerous_headers(self, app, count):
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         many = {f"X-Header-{i}": f"value {i}" for i in range(count)}
         head = raw_head(
             app,
@@ -137,7 +137,7 @@ class TestHeaders:
 
     def test_numerous_huge_headers_are_stored_without_error(self, app):
         """95 headers of 8,000 bytes each pass gunicorn's limits; what is stored of them is bounded (50 x 1 KB)."""
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         many = {f"X-Header-{i}": chr(ord("a") + i % 26) * 8_000 for i in range(95)}
         head = raw_head(
             app,
@@ -152,7 +152,7 @@ class TestHeaders:
         assert (parse_response(app, data).status, len(events_with_body(app, body))) == (200, 1)
 
     def test_a_huge_request_line(self, app):
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         path = f"{app.webhook_path}?{'q=1&' * 5_000}"
         head = raw_head(app, "POST", path, {"Content-Type": "application/json", "Content-Length": str(len(body))})
 
@@ -172,7 +172,7 @@ class TestFraming:
 
     def test_no_content_length_means_no_body(self, app):
         """Without Content-Length or chunked framing an HTTP/1.1 request has no body: the JSON after it is not one."""
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         head = raw_head(app, "POST", app.webhook_path, {"Content-Type": "application/json"})
 
         data, _ = exchange(app, head + body, shutdown_write=True, timeout=REQUEST_TIMEOUT)
@@ -195,7 +195,7 @@ class TestFraming:
         ids=["not a number", "negative", "exponent", "plus sign", "a list", "overflow", "with chunked"],
     )
     def test_a_malformed_content_length(self, app, headers):
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         before = event_count(app)
         head = raw_head(app, "POST", app.webhook_path, {"Content-Type": "application/json", **headers})
 
@@ -207,7 +207,7 @@ class TestFraming:
         assert elapsed < 10
 
     def test_two_content_lengths_that_disagree(self, app):
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         before = event_count(app)
         head = raw_head(app, "POST", app.webhook_path, {"Content-Type": "application/json"})
         head = head.replace(b"\r\n\r\n", f"\r\nContent-Length: {len(body)}\r\nContent-Length: 5\r\n\r\n".encode())
@@ -229,7 +229,7 @@ class TestFraming:
     )
     def test_a_malformed_chunked_body(self, app, framing):
         """Never a 5xx, never a hang, and nothing stored: the body did not arrive whole."""
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         before = event_count(app)
         encoded = {
             "an invalid chunk size": b"zz\r\n" + body + b"\r\n0\r\n\r\n",
@@ -278,7 +278,7 @@ def slow_send(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlowSend]:
             app = stack.enter_context(live_app(connection.vendor, tmp_path_factory.mktemp("slow")))
         timeout = worker_timeout(app)
         bound = timeout + 15  # the master checks about once a second; a loaded machine is slower
-        body = certificate_body(new_certificate_id())
+        body = encoded_certificate(new_certificate_id())
         before = event_count(app)
         head = raw_head(
             app, "POST", app.webhook_path, {"Content-Type": "application/json", "Content-Length": str(len(body))}
@@ -372,7 +372,7 @@ def request_records() -> Iterator[list[logging.LogRecord]]:
 def test_ten_thousand_unknown_tokens_write_nothing_and_log_no_token(client, seably_endpoint, request_records):
     """A scan for tokens: one SELECT each, no row, at most one 404 record each, and no token in any record."""
     tokens = [secrets.token_urlsafe(32) for _ in range(10_000)]
-    body = certificate_body(new_certificate_id())
+    body = encoded_certificate(new_certificate_id())
     statements: Counter[str] = Counter()
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:

@@ -98,7 +98,7 @@ class TestLookAlikesLinkNothing:
     def test_at_processing(self, seably_deliver, on, django_user_model, user_email, learner_email):
         user(django_user_model, user_email)
 
-        seably_deliver(certificate_body("SB-1", user={"email": learner_email}))
+        seably_deliver(certificate_body("SB-1", learner_email=learner_email))
 
         assert Certificate.objects.get().user is None
 
@@ -171,7 +171,7 @@ class TestWhitespaceLinksNothing:
     def test_at_processing(self, seably_deliver, on, django_user_model, user_email, learner_email):
         user(django_user_model, user_email)
 
-        seably_deliver(certificate_body("SB-1", user={"email": learner_email}))
+        seably_deliver(certificate_body("SB-1", learner_email=learner_email))
 
         certificate = Certificate.objects.get()
         assert certificate.user is None
@@ -254,7 +254,7 @@ class TestMatchesLink:
     def test_at_processing(self, seably_deliver, on, django_user_model, user_email, learner_email):
         owner = user(django_user_model, user_email)
 
-        seably_deliver(certificate_body("SB-1", user={"email": learner_email}))
+        seably_deliver(certificate_body("SB-1", learner_email=learner_email))
 
         assert Certificate.objects.get().user == owner
 
@@ -290,7 +290,7 @@ class TestLinkableUsers:
     def test_inactive_users_are_not_linked(self, seably_deliver, on, django_user_model):
         user(django_user_model, "ada@example.com", is_active=False)
 
-        seably_deliver(certificate_body("SB-1", user={"email": "ada@example.com"}))
+        seably_deliver(certificate_body("SB-1", learner_email="ada@example.com"))
 
         assert Certificate.objects.get().user is None
 
@@ -298,7 +298,7 @@ class TestLinkableUsers:
         user(django_user_model, "ada@example.com", is_active=False)
         active = user(django_user_model, "ADA@example.com")
 
-        seably_deliver(certificate_body("SB-1", user={"email": "ada@example.com"}))
+        seably_deliver(certificate_body("SB-1", learner_email="ada@example.com"))
 
         assert Certificate.objects.get().user == active
 
@@ -307,8 +307,8 @@ class TestLinkableUsers:
         user(django_user_model, "ada@example.com")
         verified = user(django_user_model, "grace@example.com", is_staff=True)
 
-        seably_deliver(certificate_body("SB-1", user={"email": "ada@example.com"}))
-        seably_deliver(certificate_body("SB-2", user={"email": "grace@example.com"}))
+        seably_deliver(certificate_body("SB-1", learner_email="ada@example.com"))
+        seably_deliver(certificate_body("SB-2", learner_email="grace@example.com"))
 
         assert dict(Certificate.objects.values_list("seably_id", "user")) == {"SB-1": None, "SB-2": verified.pk}
 

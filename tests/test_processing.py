@@ -37,7 +37,8 @@ def failing_receiver():
 
 
 def test_new_certificate_fires_both_signals_once(seably_deliver, received, created):
-    seably_deliver(certificate_body("SB-1", user={"email": "a@example.com"}))
+    body = certificate_body("SB-1", learner_email="a@example.com")
+    seably_deliver(body)
 
     event = WebhookEvent.objects.get()
     certificate = Certificate.objects.get()
@@ -48,7 +49,7 @@ def test_new_certificate_fires_both_signals_once(seably_deliver, received, creat
     assert created.call_args.kwargs["event"].pk == event.pk
     assert created.call_args.kwargs["certificate"].pk == certificate.pk
     assert certificate.event == event
-    assert certificate.data == {"type": "certificate", "id": "SB-1", "user": {"email": "a@example.com"}}
+    assert certificate.data == body["payload"]["data"]
 
 
 def test_receiver_failure_rolls_back_and_marks_failed(seably_deliver, failing_receiver, received):
@@ -136,15 +137,15 @@ def test_pending_event_is_processed(received, created):
 
 
 def test_second_certificate_event_updates_without_certificate_created(seably_deliver, received, created):
-    seably_deliver(certificate_body("SB-1", course={"name": "Old"}))
+    seably_deliver(certificate_body("SB-1", course_name="Old"))
     first = Certificate.objects.get()
 
-    seably_deliver(certificate_body("SB-1", course={"name": "New"}))
+    seably_deliver(certificate_body("SB-1", course_name="New"))
 
     certificate = Certificate.objects.get()
     assert certificate.pk == first.pk
     assert certificate.course_name == "New"
-    assert certificate.data["course"] == {"name": "New"}
+    assert certificate.data["attributes"]["course_title"] == "New"
     assert certificate.event_id == first.event_id
     assert certificate.created_at == first.created_at
     assert certificate.updated_at > first.updated_at
@@ -521,3 +522,52 @@ def test_a_duplicate_from_another_endpoint_counts_on_the_first(seably_deliver, s
     assert again == {"status": "duplicate", "event_id": first["event_id"]}
     event = WebhookEvent.objects.get()
     assert (event.endpoint, event.delivery_count) == (seably_endpoint, 2)
+
+
+def test_a_stale_instance_still_counts_every_attempt(received):
+    event = WebhookEventFactory.create(failed=True)  # attempts=1
+    stale = WebhookEvent.objects.get(pk=event.pk)
+    WebhookEvent.objects.filter(pk=event.pk).update(attempts=5)  # attempts counted elsewhere since
+
+    assert process_event(stale) == "processed"
+
+    assert stale.attempts == 6
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("processed", 6)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_certificate_is_built_before_the_write_transaction(seably_deliver, monkeypatch):
+    from django_seably import processing
+
+    extract = processing.extract_fields  # type: ignore[attr-defined]
+    in_transaction = []
+
+    def spy(data):
+        in_transaction.append(connection.in_atomic_block)
+        return extract(data)
+
+    monkeypatch.setattr(processing, "extract_fields", spy)
+
+    seably_deliver(certificate_body("SB-1", learner_email="a@example.com"))
+
+    assert in_transaction == [False]
+    assert Certificate.objects.get().learner_email == "a@example.com"
+
+
+def test_a_certificate_without_an_id_fails_before_the_transaction_and_is_recorded(seably_deliver):
+    seably_deliver({"event": "certificate.created", "payload": {"data": {"type": "certificate"}}})
+
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.attempts) == ("failed", 1)
+    assert "certificate.created needs payload.data.id" in event.last_error
+
+
+def test_types_nobody_listens_to_add_no_signal(seably_deliver, received):
+    from django_seably import signals
+
+    seably_deliver({"event": "seably.invented.type", "payload": {"data": {"id": "X-1"}}})
+
+    assert received.call_count == 1
+    assert signals.connected_signal_for("seably.invented.type") is None
+    assert signals.signal_for("seably.invented.type") is signals.signal_for("seably.invented.type")

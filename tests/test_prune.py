@@ -93,7 +93,7 @@ def test_certificates_are_kept_with_their_link_to_the_event():
 
 
 def test_a_resend_of_a_pruned_event_is_still_a_duplicate(seably_deliver, received, created):
-    body = certificate_body("SB-1", course={"name": "Enclosed Space Entry"})
+    body = certificate_body("SB-1", course_name="Enclosed Space Entry")
     first = seably_deliver(body).json()
     WebhookEvent.objects.update(received_at=timezone.now() - 90 * DAY)
     prune("--older-than", "30d")

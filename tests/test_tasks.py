@@ -240,7 +240,7 @@ class TestImmediateBackend:
         settings.TASKS = {"default": {"BACKEND": IMMEDIATE}}
 
     def test_the_event_is_processed_exactly_as_inline(self, seably_deliver, received, created):
-        response = seably_deliver(certificate_body("SB-1", user={"email": "a@example.com"}))
+        response = seably_deliver(certificate_body("SB-1", learner_email="a@example.com"))
 
         assert (response.status_code, response.json()["status"]) == (200, "accepted")
         event = WebhookEvent.objects.get()

@@ -37,6 +37,14 @@ class TestCertificateBody:
         assert len(ids) == 100
         assert all(seably_id.startswith("SB-") and len(seably_id) == 15 for seably_id in ids)
 
+    def test_the_same_arguments_give_the_same_body_so_a_resend_is_a_duplicate(self, seably_deliver):
+        assert certificate_body("SB-00000001", score=1) == certificate_body("SB-00000001", score=1)
+
+        first = seably_deliver(certificate_body("SB-00000001")).json()
+        again = seably_deliver(certificate_body("SB-00000001")).json()
+
+        assert again == {"status": "duplicate", "event_id": first["event_id"]}
+
     def test_every_column_fills_with_the_default_mapping(self, seably_deliver):
         seably_deliver(certificate_body("SB-00000001"))
 

@@ -6,11 +6,12 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from django_seably.models import Certificate, WebhookEvent, generate_token
+from django_seably.views import WebhookView
 from tests.conftest import load_payload
 from tests.factories import EndpointFactory, certificate_body
 
@@ -46,6 +47,17 @@ def test_no_csrf_token_and_any_content_type(csrf_client, seably_endpoint):
     assert response.status_code == 200
 
 
+def test_the_view_is_decorated_once_not_on_every_request():
+    view = WebhookView.as_view()
+
+    assert view.csrf_exempt is True
+    assert view.login_required is False
+    assert view._non_atomic_requests == {"default"}
+    # Not method_decorator's per-request wrapping of dispatch.
+    assert not hasattr(WebhookView.dispatch, "__wrapped__")
+    assert "csrf_exempt" not in vars(WebhookView.dispatch)
+
+
 def test_url_without_trailing_slash_is_accepted(csrf_client, seably_endpoint):
     path = seably_endpoint.webhook_path.rstrip("/")
 
@@ -62,9 +74,9 @@ def test_webhook_url_is_reversible(seably_endpoint):
 
 
 def test_duplicate_body_increments_delivery_count(seably_deliver):
-    first = seably_deliver(certificate_body()).json()
+    first = seably_deliver(certificate_body("SB-1")).json()
 
-    response = seably_deliver(certificate_body())
+    response = seably_deliver(certificate_body("SB-1"))
 
     assert response.status_code == 200
     assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
@@ -84,9 +96,9 @@ def test_duplicate_ignores_key_order_and_whitespace(seably_deliver):
 
 
 def test_duplicate_is_not_processed_twice(seably_deliver, received, created):
-    seably_deliver(certificate_body())
-    seably_deliver(certificate_body())
-    seably_deliver(certificate_body())
+    seably_deliver(certificate_body("SB-1"))
+    seably_deliver(certificate_body("SB-1"))
+    seably_deliver(certificate_body("SB-1"))
 
     assert received.call_count == 1
     assert created.call_count == 1
@@ -95,9 +107,9 @@ def test_duplicate_is_not_processed_twice(seably_deliver, received, created):
 
 def test_same_body_on_another_endpoint_is_a_duplicate_of_the_first(seably_deliver, seably_endpoint):
     other = EndpointFactory.create()
-    first = seably_deliver(certificate_body()).json()
+    first = seably_deliver(certificate_body("SB-1")).json()
 
-    response = seably_deliver(certificate_body(), endpoint=other)
+    response = seably_deliver(certificate_body("SB-1"), endpoint=other)
 
     assert response.json() == {"status": "duplicate", "event_id": first["event_id"]}
 
@@ -446,6 +458,58 @@ class TestDatabaseUnavailable:
 
         assert response.status_code == 503
         assert not WebhookEvent.objects.exists()
+
+    def test_a_database_error_logs_its_traceback_and_no_advice_to_migrate(self, client, seably_endpoint, caplog):
+        with mock.patch("django_seably.views._active_endpoint", side_effect=OperationalError("down")):
+            client.post(seably_endpoint.webhook_path, data="{}", content_type="application/json")
+
+        [record] = [r for r in caplog.records if r.name == "django_seably.views"]
+        assert record.getMessage() == "Database unavailable; answered 503."
+        assert record.exc_info is not None
+
+
+@pytest.mark.django_db(transaction=True)
+class TestMissingTable:
+    """Installed without ``migrate``: a 503 and one line that says what to do (on SQLite and PostgreSQL alike)."""
+
+    @pytest.fixture
+    def renamed(self, seably_endpoint):
+        # The table an event is stored in, gone as if never migrated; put back afterwards.
+        table = WebhookEvent._meta.db_table
+        with connection.schema_editor() as editor:
+            editor.alter_db_table(WebhookEvent, table, "seably_not_migrated")
+        yield table
+        with connection.schema_editor() as editor:
+            editor.alter_db_table(WebhookEvent, "seably_not_migrated", table)
+
+    def test_is_503_with_one_line_saying_to_migrate(self, client, seably_endpoint, renamed, caplog):
+        response = client.post(
+            seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
+        )
+
+        assert response.status_code == 503
+        assert response.json() == {"error": "Database unavailable, try again later."}
+        [record] = [r for r in caplog.records if r.name == "django_seably.views"]
+        assert record.getMessage() == (
+            f"The table {renamed} does not exist: run `python manage.py migrate`. Answered 503."
+        )
+        assert record.exc_info is None
+
+    def test_the_tables_are_looked_up_only_after_an_error(self, client, seably_endpoint, monkeypatch):
+        looked_up = []
+
+        def missing_tables():
+            looked_up.append(True)
+            return []
+
+        monkeypatch.setattr("django_seably.views._missing_tables", missing_tables)
+
+        response = client.post(
+            seably_endpoint.webhook_path, data=json.dumps(certificate_body()), content_type="application/json"
+        )
+
+        assert response.status_code == 200
+        assert looked_up == []
 
 
 def test_stored_headers_leave_out_credentials(seably_deliver, seably_endpoint):

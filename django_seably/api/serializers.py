@@ -13,6 +13,7 @@ from typing import Any
 from rest_framework import serializers
 
 from django_seably.models import Certificate, WebhookEvent
+from django_seably.processing import Outcome
 
 
 class CertificateSerializer(serializers.ModelSerializer[Certificate]):
@@ -77,7 +78,7 @@ class ReprocessResultSerializer(serializers.Serializer[dict[str, Any]]):
 
     id = serializers.IntegerField(help_text="The event's id.")
     outcome = serializers.ChoiceField(
-        choices=["processed", "failed", "invalid", "skipped"],
+        choices=Outcome.values,
         help_text="processed; failed (see the event's last_error); invalid (its body is still not valid); "
         "skipped (already processed: nothing to do).",
     )

@@ -1,4 +1,4 @@
-"""Receivers for the worker processes, steered by flags in the certificate data the test sends.
+"""Receivers for the worker processes, steered by flags in the certificate's attributes the test sends.
 
 - ``"fail_once": true``: ``webhook_received`` raises the first time it sees the event, and
   only then: the fact is kept in ``Memo`` on the ``memo`` connection, which commits at once,
@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError
 
+from django_seably.payloads import object_data
 from tests.workerapp.models import Memo, SignalRecord
 
 MEMO_DB = "memo"
@@ -28,10 +29,11 @@ class FailOnce(Exception):
     """The failure a fail_once event gets on its first attempt."""
 
 
-def _data(event: Any) -> dict[str, Any]:
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    data = (payload.get("payload") or {}).get("data")
-    return data if isinstance(data, dict) else {}
+def _flags(event: Any) -> tuple[str, dict[str, Any]]:
+    """Return the certificate's id and its attributes (where certificate_body puts the test's flags)."""
+    data = object_data(event.payload) or {}
+    attributes = data.get("attributes")
+    return str(data.get("id", "")), attributes if isinstance(attributes, dict) else {}
 
 
 def remember(key: str) -> bool:
@@ -48,8 +50,7 @@ def recalls(key: str) -> bool:
 
 
 def on_webhook_received(sender: Any, event: Any, **kwargs: Any) -> None:
-    data = _data(event)
-    seably_id = str(data.get("id", ""))
+    seably_id, data = _flags(event)
     SignalRecord.objects.create(signal="webhook_received", event_id=event.pk, seably_id=seably_id, pid=os.getpid())
     if data.get("fail_once") and remember(f"failed:{seably_id}"):
         raise FailOnce(f"{seably_id} fails on its first attempt")

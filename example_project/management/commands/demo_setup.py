@@ -12,28 +12,24 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test import Client
 
 from django_seably.models import Endpoint
+from django_seably.testing import certificate_body
+
+
+def sample(seably_id: str, learner_email: str, learner_name: str) -> dict[str, Any]:
+    """Return a certificate.created body with fixed values: running demo_setup again posts a duplicate."""
+    return certificate_body(
+        seably_id,
+        learner_email=learner_email,
+        learner_name=learner_name,
+        course_title="Enclosed Space Entry",
+        issued_at="2026-11-02T09:14:05Z",
+        expires_at="2028-11-02",
+        score=92,
+    )
+
 
 #: Where `make demo` runs the server.
 BASE_URL = "http://127.0.0.1:8000"
-
-
-def sample_event(seably_id: str, email: str, first_name: str, last_name: str) -> dict[str, Any]:
-    """Return a certificate.created body as Seably sends it; fixed values, so a re-run is a duplicate."""
-    return {
-        "event": "certificate.created",
-        "payload": {
-            "data": {
-                "type": "certificate",
-                "id": seably_id,
-                "created_at": "2026-11-02T09:14:05Z",
-                "valid_until": "2028-11-02",
-                "url": f"https://www.seably.com/certificates/{seably_id}",
-                "user": {"id": 7311, "email": email, "first_name": first_name, "last_name": last_name},
-                "course": {"id": 118, "name": "Enclosed Space Entry", "version": 3},
-                "score": 92,
-            }
-        },
-    }
 
 
 class Command(BaseCommand):
@@ -54,7 +50,7 @@ class Command(BaseCommand):
         # Through the real view, as Seably would post it, so the admin has something to show.
         response = Client().post(
             endpoint.webhook_path,
-            data=json.dumps(sample_event("SB-00000042", "ingrid.solberg@example.com", "Ingrid", "Solberg")),
+            data=json.dumps(sample("SB-00000042", "ingrid.solberg@example.com", "Ingrid Solberg")),
             content_type="application/json",
         )
         if response.status_code != 200:
@@ -65,7 +61,7 @@ class Command(BaseCommand):
         url = f"{BASE_URL}{endpoint.webhook_path}"
         # This interpreter (.venv/bin/python under make demo): works without activating the venv.
         python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd() + os.sep) else sys.executable
-        body = json.dumps(sample_event("SB-00000043", "tomas.berg@example.com", "Tomas", "Berg"))
+        body = json.dumps(sample("SB-00000043", "tomas.berg@example.com", "Tomas Berg"))
         self.stdout.write(
             "\n".join(
                 [
