@@ -19,7 +19,7 @@ from django_seably.admin.filters import EventTypeFilter
 from django_seably.admin.readonly import ReadOnlyAdmin
 from django_seably.batching import id_batches
 from django_seably.models import WebhookEvent
-from django_seably.processing import process_event
+from django_seably.processing import Outcome, process_event
 
 #: Events loaded at a time by the reprocess action.
 REPROCESS_BATCH_SIZE = 500
@@ -118,8 +118,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             for event in WebhookEvent.objects.filter(pk__in=ids).order_by("pk"):
                 outcomes[process_event(event)] += 1
         message = _("Reprocessed events: %(processed)d processed, %(failed)d failed, %(skipped)d skipped.") % {
-            "processed": outcomes["processed"],
-            "failed": outcomes["failed"],
-            "skipped": outcomes["skipped"] + outcomes["invalid"],
+            "processed": outcomes[Outcome.PROCESSED],
+            "failed": outcomes[Outcome.FAILED],
+            "skipped": outcomes[Outcome.SKIPPED] + outcomes[Outcome.INVALID],
         }
-        self.message_user(request, message, messages.ERROR if outcomes["failed"] else messages.SUCCESS)
+        self.message_user(request, message, messages.ERROR if outcomes[Outcome.FAILED] else messages.SUCCESS)

@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 from django_seably.batching import Progress, batches
 from django_seably.durations import SYNTAX, duration_argument
 from django_seably.models import WebhookEvent
-from django_seably.processing import process_event
+from django_seably.processing import Outcome, process_event
 
 Status = WebhookEvent.Status
 
@@ -87,7 +87,7 @@ class Command(BaseCommand):
                 # callbacks never wait for, or depend on, another's.
                 outcome = process_event(event)
                 outcomes[outcome] += 1
-                if outcome == "failed":
+                if outcome == Outcome.FAILED:
                     failed.append(event.pk)
             done = sum(outcomes.values())
             progress.step(
@@ -99,7 +99,7 @@ class Command(BaseCommand):
                 % {"count": f"{done:,}", "id": batch[-1].pk}
             )
         total = sum(outcomes.values())
-        summary = ", ".join(f"{outcomes[name]:,} {name}" for name in ("processed", "failed", "invalid", "skipped"))
+        summary = ", ".join(f"{outcomes[name]:,} {name}" for name in Outcome.values)
         progress.summary(
             ngettext("Reprocessed %(count)s event: %(summary)s.", "Reprocessed %(count)s events: %(summary)s.", total)
             % {"count": f"{total:,}", "summary": summary}
