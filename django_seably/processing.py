@@ -65,10 +65,8 @@ def receive(endpoint: Endpoint, raw: bytes | bytearray, headers: Mapping[str, st
     if not (delivery.is_new and delivery.body.is_valid):
         return delivery
     if seably_settings.PROCESSING == "tasks":
-        from django_seably.tasks import enqueue
-
         # At once, unless a caller's transaction (a test's) still holds the event.
-        transaction.on_commit(functools.partial(enqueue, delivery.event))
+        transaction.on_commit(functools.partial(_enqueue, delivery.event))
         return delivery
     try:
         process_event(delivery.event)
@@ -80,6 +78,24 @@ def receive(endpoint: Endpoint, raw: bytes | bytearray, headers: Mapping[str, st
             delivery.event.pk,
         )
     return delivery
+
+
+def _enqueue(event: WebhookEvent) -> None:
+    """Hand the committed event to the tasks framework; without one, log it and leave the event pending.
+
+    The task's module needs a tasks framework to import (system check E007 says
+    which to install); the delivery is stored all the same and must stay a 2xx.
+    """
+    try:
+        from django_seably.tasks import enqueue
+    except ImportError:
+        logger.exception(
+            "No tasks framework to enqueue Seably event %s (system check django_seably.E007); "
+            "it stays pending for `seably_reprocess --pending`.",
+            event.pk,
+        )
+        return
+    enqueue(event)
 
 
 def store_delivery(endpoint: Endpoint, body: ParsedBody, headers: Mapping[str, str]) -> Delivery:

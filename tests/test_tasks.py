@@ -199,6 +199,26 @@ class TestChecks:
             'or set PROCESSING to "inline".'
         ]
 
+    def test_without_a_tasks_framework_a_delivery_is_stored_and_answered_2xx(self):
+        """E007 stops `check`, but a server started anyway still answers Seably 2xx and keeps the event pending."""
+        result = run_python(
+            "import sys\n"
+            "sys.modules['django.tasks'] = sys.modules['django_tasks'] = None  # neither framework\n"
+            "settings.SEABLY = {'PROCESSING': 'tasks'}\n"
+            "settings.DATABASES['default']['NAME'] = ':memory:'\n"
+            "import django\n"
+            "django.setup()\n"
+            "from django.core.management import call_command\n"
+            "call_command('migrate', verbosity=0)\n"
+            "from django_seably.models import WebhookEvent\n"
+            "from django_seably.testing import certificate_body, deliver\n"
+            "response = deliver(certificate_body('SB-1'))\n"
+            "print(response.status_code, response.json()['status'], WebhookEvent.objects.get().status)\n"
+        )
+
+        assert result.stdout.splitlines() == ["200 accepted pending"]
+        assert "No tasks framework to enqueue Seably event 1 (system check django_seably.E007)" in result.stderr
+
 
 def test_the_app_names_no_task_backend_but_the_frameworks_own():
     """The app speaks only the tasks framework: no backend, broker or worker of its own choosing in its code."""
