@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
-from django_seably.admin.counting import estimated_count
+from django_seably.admin.counting import OVERVIEW_EXACT_COUNT_BELOW, counted
 from django_seably.conf import seably_settings
 from django_seably.models import EventOverview, WebhookEvent
 from django_seably.status import endpoint_activity
@@ -91,27 +91,18 @@ def _endpoint_silences(max_silence: datetime.timedelta | None) -> list[dict[str,
     ]
 
 
-#: On the overview, a status with more events than this shows the planner's estimate.
-OVERVIEW_EXACT_BELOW = 1_000
-
-
 def _status_counts() -> list[dict[str, Any]]:
-    """Count each status exactly while it is small; past that, show PostgreSQL's estimate.
-
-    A backlog of failed events is what an operator must see exactly while it is
-    small; at tens of thousands, "about" is as useful and costs no scan.
-    """
+    """Count each status: exactly while it is small, PostgreSQL's estimate past ``OVERVIEW_EXACT_COUNT_BELOW``."""
     changelist = reverse("admin:django_seably_webhookevent_changelist")
     counts = []
     for status in Status:
         events = WebhookEvent.objects.filter(status=status)
-        estimate = estimated_count(events)
-        estimated = estimate >= OVERVIEW_EXACT_BELOW
+        total, estimated = counted(events, exact_below=OVERVIEW_EXACT_COUNT_BELOW)
         counts.append(
             {
                 "status": status.value,
                 "label": status.label,
-                "count": estimate if estimated else events.count(),
+                "count": total,
                 "estimated": estimated,
                 "url": f"{changelist}?status__exact={status.value}",
             }
