@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from django_seably.admin.counting import OVERVIEW_EXACT_COUNT_BELOW, counted
+from django_seably.admin.readonly import ReadOnlyAdmin
 from django_seably.conf import seably_settings
 from django_seably.models import EventOverview, WebhookEvent
 from django_seably.status import endpoint_activity
@@ -27,23 +28,11 @@ Status = WebhookEvent.Status
 
 
 @admin.register(EventOverview)
-class EventOverviewAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EventOverviewAdmin(ReadOnlyAdmin):
     """One page, no list: the proxy model only gives it its place in the admin index."""
 
     #: Days shown in the chart.
     DAYS = 30
-
-    class Media:
-        css = {"all": ["django_seably/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("django_seably.view_webhookevent")
