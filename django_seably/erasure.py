@@ -49,6 +49,7 @@ from django_seably.batching import batches
 from django_seably.expressions import AsciiLower
 from django_seably.linking import email_key
 from django_seably.models import Certificate, WebhookEvent
+from django_seably.payloads import is_storable_text
 
 Status = WebhookEvent.Status
 
@@ -95,7 +96,12 @@ def clean_address(address: str) -> str:
     """Return ``address`` without surrounding spaces, or raise ``InvalidAddress`` saying what a valid one is."""
     address = address.strip()
     local, at, domain = address.rpartition("@")
-    if not (local and at and domain) or len(address) > MAX_ADDRESS_LENGTH or re.search(r"[\s\x00]", address):
+    if (
+        not (local and at and domain)
+        or len(address) > MAX_ADDRESS_LENGTH
+        or re.search(r"\s", address)
+        or not is_storable_text(address)
+    ):
         raise InvalidAddress(
             f"Give one email address (at most {MAX_ADDRESS_LENGTH} characters), like learner@example.com."
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django_seably.payloads import storable_text
 from django_seably.redact import mask_token, redactor
 
 #: Request headers never stored with an event: they carry the sender's credentials.
@@ -61,7 +62,7 @@ def storable_headers(headers: Mapping[str, str], token: str) -> dict[str, str]:
             name, value = name.replace(token, masked_token), value.replace(token, masked_token)
         # Any other spelling of a token (percent-encoded in a Referer, another endpoint's).
         name, value = redact(name), redact(value)
-        name, value = name.replace("\x00", "\ufffd"), value.replace("\x00", "\ufffd")
+        name, value = storable_text(name), storable_text(value)
         if len(value) > MAX_STORED_HEADER_LENGTH:
             value = value[: MAX_STORED_HEADER_LENGTH - 1] + "…"
         stored[name] = value

@@ -26,17 +26,15 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import DatabaseError
 from django.utils import timezone
 
+from django_seably import processing  # a cycle (processing counts here): read at call time only
 from django_seably.models import Endpoint, WebhookEvent
-from django_seably.signals import _signals_by_event_type
+from django_seably.signals import has_receivers
 from django_seably.status import current_status
-
-if TYPE_CHECKING:
-    from django_seably.processing import Delivery
 
 try:
     import prometheus_client
@@ -46,16 +44,13 @@ except ImportError:  # the `metrics` extra is not installed: every function belo
 
 logger = logging.getLogger(__name__)
 
-#: The event types this app itself handles (``processing._HANDLERS``): always labelled by name.
-HANDLED_EVENT_TYPES = frozenset({"certificate.created"})
-
 #: The ``event_type`` label of a type that neither this app nor the project's code listens to.
 OTHER_EVENT_TYPE = "other"
 
 ENABLED = prometheus_client is not None
 
 
-def delivery_outcome(delivery: Delivery) -> str:
+def delivery_outcome(delivery: processing.Delivery) -> str:
     """Return the ``outcome`` label of a delivery: "invalid", "duplicate" or "accepted".
 
     An invalid body is "invalid" even when it was sent before: it is answered 400 either way.
@@ -71,10 +66,7 @@ def event_type_label(event_type: str) -> str:
     Receivers are connected by the project's code (``signal_for(type).connect``),
     never by a sender, so the labels stay as few as the types the project uses.
     """
-    if event_type in HANDLED_EVENT_TYPES:
-        return event_type
-    signal = _signals_by_event_type.get(event_type)
-    if signal is not None and signal.has_listeners(WebhookEvent):
+    if event_type in processing.HANDLED_EVENT_TYPES or has_receivers(event_type):
         return event_type
     return OTHER_EVENT_TYPE
 
@@ -95,7 +87,7 @@ if prometheus_client is not None:
     )
 
 
-def delivery_received(endpoint: Endpoint, delivery: Delivery) -> None:
+def delivery_received(endpoint: Endpoint, delivery: processing.Delivery) -> None:
     """Count one delivery to ``endpoint`` (its name must be loaded: no query is made)."""
     if _deliveries is not None:
         _increment(_deliveries, endpoint=endpoint.name, outcome=delivery_outcome(delivery))

@@ -263,3 +263,6 @@ class _Handler(NamedTuple):
 _HANDLERS: dict[str, _Handler] = {
     "certificate.created": _Handler(_certificate_of, _save_certificate),
 }
+
+#: The event types this app itself handles (the others only send their signals).
+HANDLED_EVENT_TYPES = frozenset(_HANDLERS)

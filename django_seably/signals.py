@@ -42,6 +42,15 @@ def connected_signal_for(event_type: str) -> Signal | None:
     return _signals_by_event_type.get(event_type)
 
 
+def has_receivers(event_type: str) -> bool:
+    """Return True if the project connected a receiver to ``event_type``'s signal (asking creates no signal)."""
+    # Not imported at the top: a project may import this module before the app registry is ready.
+    from django_seably.models import WebhookEvent
+
+    signal = _signals_by_event_type.get(event_type)
+    return signal is not None and signal.has_listeners(WebhookEvent)
+
+
 #: Sent after a failed processing attempt has been recorded (the event is ``failed``,
 #: its ``attempts`` counted, its traceback in ``last_error``), outside the rolled-back
 #: transaction: the place to hook an alert. kwargs: ``event``, ``exception``.

@@ -6,7 +6,7 @@ import uuid
 from unittest import mock
 
 from django_seably import signals
-from django_seably.signals import certificate_created, connected_signal_for, signal_for
+from django_seably.signals import certificate_created, connected_signal_for, has_receivers, signal_for
 
 
 def test_certificate_created_is_the_signal_of_its_type():
@@ -31,3 +31,19 @@ def test_asking_again_builds_no_signal():
     with mock.patch.object(signals, "Signal", side_effect=AssertionError("a Signal was built")):
         signal_for(event_type)
         signal_for("certificate.created")
+
+
+def test_has_receivers_only_once_the_project_connects_one():
+    from django_seably.models import WebhookEvent
+
+    event_type = f"user.removed.{uuid.uuid4().hex}"
+    assert not has_receivers(event_type)
+    assert connected_signal_for(event_type) is None  # asking built no signal
+
+    def receiver(sender: object, **kwargs: object) -> None:
+        pass
+
+    signal_for(event_type).connect(receiver, sender=WebhookEvent)
+    assert has_receivers(event_type)
+    signal_for(event_type).disconnect(receiver, sender=WebhookEvent)
+    assert not has_receivers(event_type)

@@ -13,6 +13,11 @@ from django.utils.functional import cached_property
 #: Results the planner expects to be smaller are counted exactly; above, its estimate is shown.
 EXACT_COUNT_BELOW = 50_000
 
+#: The overview's variant of ``EXACT_COUNT_BELOW``: it counts every status on each view
+#: (several counts, not one), and a backlog only needs to be exact while it is small
+#: enough to act on one by one; past that, "about" is as useful and costs no scan.
+OVERVIEW_EXACT_COUNT_BELOW = 1_000
+
 
 def estimated_count(queryset: QuerySet[Any]) -> int:
     """Return the planner's estimate of the rows ``queryset`` matches, or -1 where there is none."""
@@ -26,6 +31,17 @@ def estimated_count(queryset: QuerySet[Any]) -> int:
     if isinstance(plan, str):
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def counted(queryset: QuerySet[Any], *, exact_below: int = EXACT_COUNT_BELOW) -> tuple[int, bool]:
+    """Return ``queryset``'s row count and whether it is the planner's estimate.
+
+    Counted exactly (``COUNT(*)``) unless the planner expects ``exact_below`` rows or more.
+    """
+    estimate = estimated_count(queryset)
+    if estimate >= exact_below:
+        return estimate, True
+    return queryset.count(), False
 
 
 class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
@@ -42,9 +58,7 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if isinstance(queryset, QuerySet):
-            estimate = estimated_count(queryset)
-            if estimate >= EXACT_COUNT_BELOW:
-                self.is_estimate = True
-                return estimate
-        return super().count
+        if not isinstance(queryset, QuerySet):
+            return super().count
+        total, self.is_estimate = counted(queryset)
+        return total

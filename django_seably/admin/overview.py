@@ -18,7 +18,8 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
-from django_seably.admin.counting import estimated_count
+from django_seably.admin.counting import OVERVIEW_EXACT_COUNT_BELOW, counted
+from django_seably.admin.readonly import ReadOnlyAdmin
 from django_seably.conf import seably_settings
 from django_seably.models import EventOverview, WebhookEvent
 from django_seably.status import endpoint_activity
@@ -27,23 +28,11 @@ Status = WebhookEvent.Status
 
 
 @admin.register(EventOverview)
-class EventOverviewAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EventOverviewAdmin(ReadOnlyAdmin):
     """One page, no list: the proxy model only gives it its place in the admin index."""
 
     #: Days shown in the chart.
     DAYS = 30
-
-    class Media:
-        css = {"all": ["django_seably/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("django_seably.view_webhookevent")
@@ -91,27 +80,18 @@ def _endpoint_silences(max_silence: datetime.timedelta | None) -> list[dict[str,
     ]
 
 
-#: On the overview, a status with more events than this shows the planner's estimate.
-OVERVIEW_EXACT_BELOW = 1_000
-
-
 def _status_counts() -> list[dict[str, Any]]:
-    """Count each status exactly while it is small; past that, show PostgreSQL's estimate.
-
-    A backlog of failed events is what an operator must see exactly while it is
-    small; at tens of thousands, "about" is as useful and costs no scan.
-    """
+    """Count each status: exactly while it is small, PostgreSQL's estimate past ``OVERVIEW_EXACT_COUNT_BELOW``."""
     changelist = reverse("admin:django_seably_webhookevent_changelist")
     counts = []
     for status in Status:
         events = WebhookEvent.objects.filter(status=status)
-        estimate = estimated_count(events)
-        estimated = estimate >= OVERVIEW_EXACT_BELOW
+        total, estimated = counted(events, exact_below=OVERVIEW_EXACT_COUNT_BELOW)
         counts.append(
             {
                 "status": status.value,
                 "label": status.label,
-                "count": estimate if estimated else events.count(),
+                "count": total,
                 "estimated": estimated,
                 "url": f"{changelist}?status__exact={status.value}",
             }

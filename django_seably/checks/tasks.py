@@ -50,7 +50,7 @@ def check_tasks() -> list[CheckMessage]:
                 id="django_seably.E009",
             )
         ]
-    if _is_dummy(backend):
+    if _is_backend_of(backend, "dummy", "DummyBackend"):
         return [
             CheckWarning(
                 f'SEABLY["PROCESSING"] is "tasks" but the task backend "{task.backend}" is the DummyBackend, '
@@ -63,18 +63,6 @@ def check_tasks() -> list[CheckMessage]:
     return []
 
 
-def _is_dummy(backend: object) -> bool:
-    """True for either framework's DummyBackend (or a subclass), which never runs a task."""
-    for module in ("django.tasks.backends.dummy", "django_tasks.backends.dummy"):
-        try:
-            dummy = importlib.import_module(module).DummyBackend
-        except ImportError:
-            continue
-        if isinstance(backend, dummy):
-            return True
-    return False
-
-
 def check_task_backend_runs_elsewhere() -> list[CheckMessage]:
     """Warn when "tasks" processing runs in the request after all (the DummyBackend is check W010)."""
     try:
@@ -84,7 +72,7 @@ def check_task_backend_runs_elsewhere() -> list[CheckMessage]:
         backend = task.get_backend()
     except Exception:
         return []  # E007-E009 say what is wrong
-    if not _is_immediate(backend):
+    if not _is_backend_of(backend, "immediate", "ImmediateBackend"):
         return []
     return [
         CheckWarning(
@@ -97,12 +85,13 @@ def check_task_backend_runs_elsewhere() -> list[CheckMessage]:
     ]
 
 
-def _is_immediate(backend: object) -> bool:
-    for module in ("django.tasks.backends.immediate", "django_tasks.backends.immediate"):
+def _is_backend_of(backend: object, module: str, class_name: str) -> bool:
+    """True if ``backend`` is ``class_name`` (or a subclass) of ``backends.<module>`` in either task framework."""
+    for package in ("django.tasks", "django_tasks"):
         try:
-            immediate = importlib.import_module(module).ImmediateBackend
+            backend_class = getattr(importlib.import_module(f"{package}.backends.{module}"), class_name)
         except ImportError:
             continue
-        if isinstance(backend, immediate):
+        if isinstance(backend, backend_class):
             return True
     return False

@@ -8,18 +8,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_seably.batching import Progress
 from django_seably.checks.urls import FIX, MISSING_INCLUDE, webhook_urls_included
+from django_seably.management.endpoints import endpoint_named
 from django_seably.models import Endpoint
 
 ACTIONS = ("create", "list", "show", "rotate", "activate", "deactivate")
-
-
-def endpoint_named(name: str) -> Endpoint:
-    """Return the endpoint called ``name``, or raise a CommandError naming the endpoints there are."""
-    endpoint = Endpoint.objects.filter(name=name.strip()).first()
-    if endpoint is None:
-        known = ", ".join(Endpoint.objects.values_list("name", flat=True)) or "none yet"
-        raise CommandError(f"No endpoint named {name.strip()!r} (endpoints: {known}).")
-    return endpoint
 
 
 def require_webhook_urls(consequence: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import ProtectedError, RestrictedError
+from django.utils.translation import ngettext
 
 from django_seably.batching import Progress
 from django_seably.erasure import BATCH_SIZE, InvalidAddress, clean_address, forget
@@ -60,37 +61,34 @@ class Command(BaseCommand):
                 f"The events were erased, but certificates could not be deleted: {error.args[0]} "
                 "Delete or unlink the rows that protect them, then run seably_forget again."
             ) from error
+        deleted = ngettext("%(count)s certificate", "%(count)s certificates", erasure.certificates) % {
+            "count": erasure.certificates
+        }
+        erased = ngettext("%(count)s event", "%(count)s events", erasure.events) % {"count": erasure.events}
+        kept = erasure.kept_certificates
+        others = ngettext("%(count)s certificate", "%(count)s certificates", len(kept)) % {"count": len(kept)}
         logger.info(
-            "seably_forget (management command) run by OS user %s%s: %d certificate%s deleted, "
-            "%d event%s erased, %d certificate%s of other learners mentioning the address kept.",
+            "seably_forget (management command) run by OS user %s%s: %s deleted, %s erased, "
+            "%s of other learners mentioning the address kept.",
             _os_user(),
             " as a dry run (nothing changed)" if dry_run else "",
-            erasure.certificates,
-            _s(erasure.certificates),
-            erasure.events,
-            _s(erasure.events),
-            len(erasure.kept_certificates),
-            _s(len(erasure.kept_certificates)),
+            deleted,
+            erased,
+            others,
         )
         if not erasure.certificates and not erasure.events:
             progress.summary("Nothing stored mentions this address: nothing to erase.")
         elif dry_run:
-            progress.summary(
-                f"Would delete {erasure.certificates} certificate{_s(erasure.certificates)} and erase "
-                f"{erasure.events} event{_s(erasure.events)} (dry run: nothing changed)."
-            )
+            progress.summary(f"Would delete {deleted} and erase {erased} (dry run: nothing changed).")
         else:
             progress.summary(
-                f"Deleted {erasure.certificates} certificate{_s(erasure.certificates)} and erased the personal "
-                f"data of {erasure.events} event{_s(erasure.events)}; the event rows stay, so Seably resending "
-                "one is still a duplicate."
+                f"Deleted {deleted} and erased the personal data of {erased}; the event rows stay, so Seably "
+                "resending one is still a duplicate."
             )
-        kept = erasure.kept_certificates
         if kept:
             shown = ", ".join(str(pk) for pk in kept[:20]) + (", ..." if len(kept) > 20 else "")
             progress.summary(
-                f"Kept {len(kept)} certificate{_s(len(kept))} of other learners whose data mentions the address "
-                f"(ids {shown}): review them."
+                f"Kept {others} of other learners whose data mentions the address (ids {shown}): review them."
             )
 
 
@@ -100,7 +98,3 @@ def _os_user() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name and no passwd entry (a container's arbitrary uid)
         return "unknown"
-
-
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"

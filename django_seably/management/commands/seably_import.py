@@ -32,7 +32,7 @@ from django.utils.translation import ngettext
 
 from django_seably.batching import Progress
 from django_seably.conf import seably_settings
-from django_seably.management.commands.seably_endpoint import endpoint_named
+from django_seably.management.endpoints import endpoint_named
 from django_seably.models import Endpoint, WebhookEvent
 from django_seably.processing import receive
 

@@ -23,6 +23,7 @@ from django_seably.batching import Progress, batches, id_batches
 from django_seably.certificates import extract_fields
 from django_seably.conf import DEFAULT_CERTIFICATE_FIELDS, seably_settings
 from django_seably.models import Certificate, WebhookEvent
+from django_seably.payloads import object_data
 
 #: Certificates read and written per transaction.
 BATCH_SIZE = 1000
@@ -166,7 +167,7 @@ def _recreate(seably_ids: list[str]) -> list[tuple[str, int]]:
             newest[seably_id] = event_id  # ascending ids: the newest comes last
     certificates = []
     for event in WebhookEvent.objects.filter(pk__in=newest.values()).only("pk", "object_id", "payload"):
-        data = _certificate_data(event.payload)
+        data = object_data(event.payload)
         if data is not None and event.object_id is not None:
             certificates.append(Certificate(seably_id=event.object_id, data=data, event=event, **extract_fields(data)))
     if not certificates:
@@ -180,10 +181,3 @@ def _recreate(seably_ids: list[str]) -> list[tuple[str, int]]:
         if seably_settings.LINK_USERS:
             linking.link_unlinked(created)
         return sorted(created.values_list("seably_id", "event"))
-
-
-def _certificate_data(payload: Any) -> dict[str, Any] | None:
-    """The certificate object of a stored ``certificate.created`` payload (``payload.data``), or None."""
-    inner = payload.get("payload") if isinstance(payload, dict) else None
-    data = inner.get("data") if isinstance(inner, dict) else None
-    return data if isinstance(data, dict) else None
