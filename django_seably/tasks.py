@@ -65,8 +65,20 @@ def process_event_by_id(event_id: int) -> str:
 
 
 def task(func: Callable[[int], str]) -> Any:
-    """Declare ``func`` a task on the backend and queue ``"default"``, validated where it is used."""
-    return Task(func=func)
+    """Declare ``func`` a task on the backend and queue ``"default"``, validated where it is used.
+
+    Every field is given, as the framework's own ``@task`` does: Django 6.0's Task
+    has no defaults for them.
+    """
+    base = importlib.import_module(f"{framework.__name__}.base")
+    return Task(
+        func=func,
+        priority=base.DEFAULT_TASK_PRIORITY,
+        backend=base.DEFAULT_TASK_BACKEND_ALIAS,
+        queue_name=base.DEFAULT_TASK_QUEUE_NAME,
+        run_after=None,
+        takes_context=False,
+    )
 
 
 # Workers find a task by its function's dotted path, so the task is bound to the
